@@ -1,0 +1,56 @@
+"""python -m convert: quantize the trained Keras model to .tflite and validate it on all 10k test digits."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .quantize import MODES
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m convert", description=__doc__)
+    p.add_argument("--model", type=Path, default=Path("models/digit_cnn.keras"),
+                   help="Keras model with its .json manifest beside it (default: models/digit_cnn.keras)")
+    p.add_argument("--mode", default="int8", choices=[*MODES, "all"],
+                   help="int8 (default, full-integer), float16, dynamic, float32, or all")
+    p.add_argument("--out", type=Path, default=Path("models"), help="output folder (default: models)")
+    p.add_argument("--calibration-size", type=int, default=500,
+                   help="class-balanced training images for int8 calibration (default: 500)")
+    p.add_argument("--max-drop", type=float, default=0.2,
+                   help="largest accuracy drop vs Keras, in percentage points (default: 0.2)")
+    p.add_argument("--min-agreement", type=float, default=99.5,
+                   help="smallest top-1 agreement with Keras, in percent (default: 99.5)")
+    p.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $MNIST_DIR, Keras cache, download)")
+    args = p.parse_args(argv)
+    if args.calibration_size < 10:
+        p.error("--calibration-size must be at least 10")
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for path in (args.model, args.model.with_suffix(".json")):
+        if not path.is_file():
+            print(f"error: {path} not found; run `make train` first", file=sys.stderr)
+            return 2
+    from train.data import MnistError
+    from .convert import ConvertConfig, run
+    from .report import markdown
+
+    modes = MODES if args.mode == "all" else (args.mode,)
+    cfg = ConvertConfig(keras_model=args.model, out=args.out, modes=modes, calibration_size=args.calibration_size,
+                        max_drop=args.max_drop, min_agreement=args.min_agreement, data_dir=args.data_dir)
+    try:
+        result = run(cfg)
+    except MnistError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(markdown(result))
+    if not result["passed"]:
+        failed = [m for m, r in result["models"].items() if not r["passed"]]
+        print(f"error: {', '.join(failed)} failed validation; not published", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

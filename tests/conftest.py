@@ -1,0 +1,35 @@
+"""Shared fixtures: real MNIST (from MNIST_DIR), and one small model trained and converted per session."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    value = os.environ.get("MNIST_DIR")
+    if not value or not Path(value).is_dir():
+        pytest.fail("set MNIST_DIR to the folder with the four MNIST IDX files (CI: ../shared/datasets/mnist)")
+    return Path(value)
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_dir):
+    from train.data import load_mnist
+    return load_mnist(mnist_dir)
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory, mnist_dir) -> Path:
+    """A real edge-arch model trained briefly on 12k images: the Keras source for conversion tests."""
+    from train.train import TrainConfig, run
+
+    out = tmp_path_factory.mktemp("small_model")
+    run(TrainConfig(arch="edge", epochs=2, limit=12000, data_dir=str(mnist_dir), out=out, verbose=0))
+    return out / "digit_cnn.keras"

@@ -1,0 +1,44 @@
+"""Camera-like frames built from real MNIST digits: ink on unevenly lit, noisy, blurred paper.
+
+Used by the tests (and the benchmarks) to write real images and video files with OpenCV.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def paper(h: int, w: int, rng: np.random.Generator, dark: bool = False) -> np.ndarray:
+    """A float background with a lighting gradient across it (and a vignette)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(angle) * xx / w + np.sin(angle) * yy / h)
+    vignette = ((xx - w / 2) ** 2 + (yy - h / 2) ** 2) / ((w / 2) ** 2 + (h / 2) ** 2)
+    if dark:
+        return 45 + 25 * ramp - 10 * vignette
+    return 215 + 35 * ramp - 35 * vignette
+
+
+def frame(digits: list[np.ndarray], rng: np.random.Generator, size=(480, 640), digit_height: int = 120,
+          rows: int = 1, dark_ink: bool = True, noise: float = 6.0, blur: float = 1.0) -> np.ndarray:
+    """BGR uint8 frame with the given 28x28 MNIST digits laid out in `rows` rows, left to right."""
+    h, w = size
+    canvas = paper(h, w, rng, dark=not dark_ink)
+    per_row = int(np.ceil(len(digits) / rows))
+    cell = digit_height  # the 28x28 box, margins included, scaled to this
+    for i, digit in enumerate(digits):
+        r, c = divmod(i, per_row)
+        alpha = cv2.resize(digit, (cell, cell), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255
+        total_w = per_row * cell * 0.8
+        x = int(w / 2 - total_w / 2 + c * cell * 0.8 + rng.integers(-4, 5))
+        y = int(h / 2 - rows * cell / 2 + r * cell + rng.integers(-4, 5))
+        x, y = int(np.clip(x, 0, w - cell)), int(np.clip(y, 0, h - cell))
+        region = canvas[y:y + cell, x:x + cell]
+        target = 35.0 if dark_ink else 225.0
+        canvas[y:y + cell, x:x + cell] = region + alpha * 0.9 * (target - region)
+    if blur:
+        canvas = cv2.GaussianBlur(canvas, (0, 0), blur)
+    canvas += rng.normal(0, noise, canvas.shape).astype(np.float32)
+    gray = np.clip(canvas, 0, 255).astype(np.uint8)
+    tint = np.array([0.95, 1.0, 1.05], np.float32)  # a slightly warm white balance
+    return np.clip(gray[..., None] * tint, 0, 255).astype(np.uint8)

@@ -1,0 +1,89 @@
+"""The two architectures and the one definition of input normalization.
+
+`seed` is the classic CNN of the projects this toolkit grew from, kept exactly. `edge` is the
+default: small, few multiply-accumulates, and built from ops that quantize to int8 without loss
+(Conv + BatchNorm folded at conversion, ReLU, max-pool, a global pool, one Dense layer).
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers
+
+# input = pixel * scale + offset, pixel uint8 with 0 = background and 255 = ink.
+# With scale 1/255 and offset 0 the int8 input quantization is exactly pixel - 128: lossless.
+NORMALIZATION = {"scale": 1.0 / 255.0, "offset": 0.0}
+ARCHS = ("edge", "seed")
+
+
+def normalize(pixels: np.ndarray, normalization: dict = NORMALIZATION) -> np.ndarray:
+    """uint8 pixels (N, 28, 28) -> float32 model input (N, 28, 28, 1)."""
+    x = pixels.astype(np.float32) * np.float32(normalization["scale"]) + np.float32(normalization["offset"])
+    return x[..., None] if x.ndim == 3 else x
+
+
+def seed_cnn() -> keras.Model:
+    """The seeds' CNN, layer for layer (59,933 parameters)."""
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(30, (5, 5), activation="relu"),
+            layers.MaxPooling2D((2, 2)),
+            layers.Conv2D(15, (3, 3), activation="relu"),
+            layers.MaxPooling2D((2, 2)),
+            layers.Dropout(0.2),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(50, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name="seed",
+    )
+
+
+def _conv_bn_relu(x, filters: int, kernel: int = 3, padding: str = "same"):
+    x = layers.Conv2D(filters, kernel, padding=padding, use_bias=False)(x)
+    x = layers.BatchNormalization(momentum=0.9)(x)  # settles within short runs too
+    return layers.ReLU()(x)
+
+
+def edge_cnn() -> keras.Model:
+    """Default model for a Pi: conv blocks with BatchNorm, pooling early to keep MACs low."""
+    inputs = keras.Input((28, 28, 1))
+    x = _conv_bn_relu(inputs, 16)              # 28x28x16
+    x = layers.MaxPooling2D()(x)               # 14x14
+    x = _conv_bn_relu(x, 32)
+    x = _conv_bn_relu(x, 32)
+    x = layers.MaxPooling2D()(x)               # 7x7
+    x = _conv_bn_relu(x, 64)
+    x = _conv_bn_relu(x, 64, padding="valid")  # 5x5
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.25)(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="edge")
+
+
+def build(arch: str) -> keras.Model:
+    if arch == "seed":
+        return seed_cnn()
+    if arch == "edge":
+        return edge_cnn()
+    raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(ARCHS)}")
+
+
+def count_macs(model: keras.Model) -> int:
+    """Multiply-accumulates for one image: Conv2D, DepthwiseConv2D and Dense layers."""
+    macs = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.DepthwiseConv2D):
+            _, h, w, c = layer.output.shape
+            kh, kw = layer.kernel_size
+            macs += h * w * c * kh * kw
+        elif isinstance(layer, layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            kh, kw = layer.kernel_size
+            c_in = layer.input.shape[-1]
+            macs += h * w * c_out * kh * kw * c_in // layer.groups
+        elif isinstance(layer, layers.Dense):
+            macs += layer.input.shape[-1] * layer.units
+    return int(macs)
