@@ -33,3 +33,21 @@ def small_model(tmp_path_factory, mnist_dir) -> Path:
     out = tmp_path_factory.mktemp("small_model")
     run(TrainConfig(arch="edge", epochs=2, limit=12000, data_dir=str(mnist_dir), out=out, verbose=0))
     return out / "digit_cnn.keras"
+
+
+@pytest.fixture(scope="session")
+def converted(small_model, tmp_path_factory, mnist_dir):
+    """The small model converted to int8 and float32 by the real converter (gate at its defaults)."""
+    from convert.convert import ConvertConfig, run
+
+    out = tmp_path_factory.mktemp("converted")
+    report = run(ConvertConfig(keras_model=small_model, out=out, modes=("int8", "float32"),
+                               data_dir=str(mnist_dir)))
+    return out, report
+
+
+@pytest.fixture(scope="session")
+def published_model() -> Path:
+    path = ROOT / "models" / "digit_int8.tflite"
+    assert path.is_file(), "the published model models/digit_int8.tflite is missing"
+    return path

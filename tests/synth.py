@@ -42,3 +42,31 @@ def frame(digits: list[np.ndarray], rng: np.random.Generator, size=(480, 640), d
     gray = np.clip(canvas, 0, 255).astype(np.uint8)
     tint = np.array([0.95, 1.0, 1.05], np.float32)  # a slightly warm white balance
     return np.clip(gray[..., None] * tint, 0, 255).astype(np.uint8)
+
+
+def write_video(path, mnist_test, n_frames: int = 40, seed: int = 0, fps: int = 10):
+    """An MJPG .avi of camera-like frames: one or four digits, dark ink on paper or chalk on a board.
+
+    Returns the true reading of every frame.
+    """
+    images, labels = mnist_test
+    rng = np.random.default_rng(seed)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
+    assert writer.isOpened()
+    truth = []
+    for i in range(n_frames):
+        n = (1, 4)[i % 2]
+        idx = rng.choice(len(images), n, replace=False)
+        writer.write(frame([images[j] for j in idx], rng, dark_ink=(i // 2) % 2 == 0))
+        truth.append("".join(str(labels[j]) for j in idx))
+    writer.release()
+    return truth
+
+
+def digit_accuracy(truth: list[str], readings: list[str]) -> float:
+    """Fraction of true digits read right, position by position (a missed or extra digit counts wrong)."""
+    right = total = 0
+    for t, r in zip(truth, readings):
+        total += max(len(t), len(r))
+        right += sum(a == b for a, b in zip(t, r)) if len(t) == len(r) else 0
+    return right / total

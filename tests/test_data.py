@@ -42,7 +42,8 @@ def test_raw_and_gz_files_are_both_accepted(mnist_dir, tmp_path, mnist):
 @pytest.mark.parametrize("corrupt, message", [
     (lambda b: b"\x00\x00\x08\x01" + b[4:], "bad magic number 2049, expected 2051"),
     (lambda b: b[: len(b) // 2], "truncated or oversized"),
-    (lambda b: b[:10], "truncated or oversized"),
+    (lambda b: b[:20], "truncated or oversized"),
+    (lambda b: b + b"\x00", "truncated or oversized"),
     (lambda b: b[:3], "too short for an IDX header"),
 ])
 def test_corrupt_image_file_names_file_and_problem(mnist_dir, tmp_path, corrupt, message):

@@ -3,30 +3,42 @@
 The edge preprocessor re-centres and re-scales every digit, so what still varies on a device is
 small residual shift, rotation (the paper is not square to the camera), scale, and stroke
 thickness (pen, focus, threshold). Works on float batches (N, 28, 28, 1) inside tf.data.
+
+Rotation, scale and shift are one affine warp, so each image is resampled once: chaining
+three separate random layers blurs the digits well past anything in the MNIST test set.
 """
 from __future__ import annotations
 
-import keras
+import math
+
 import tensorflow as tf
-from keras import layers
+
+ROTATION_DEG, SHIFT_PX, SCALE = 10.0, 2.5, 0.1
 
 
-def geometric(seed: int) -> keras.Sequential:
-    """±10° rotation, ±10 % shift, ±10 % scale; empty border stays background (0)."""
-    fill = dict(fill_mode="constant", fill_value=0.0)
-    return keras.Sequential(
-        [
-            layers.RandomRotation(10 / 360, seed=seed, **fill),
-            layers.RandomTranslation(0.1, 0.1, seed=seed + 1, **fill),
-            layers.RandomZoom((-0.1, 0.1), seed=seed + 2, **fill),
-        ],
-        name="augment",
-    )
+def random_affine(x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Per image: rotate ±10°, scale ±10 %, shift ±2.5 px about the centre; empty border = background."""
+    n = tf.shape(x)[0]
+    u = tf.random.stateless_uniform([n, 4], seed=seed, minval=-1.0, maxval=1.0)
+    theta = u[:, 0] * math.radians(ROTATION_DEG)
+    scale = 1.0 + u[:, 1] * SCALE
+    tx, ty = u[:, 2] * SHIFT_PX, u[:, 3] * SHIFT_PX
+    # Output pixel -> input pixel: p_in = R(-theta) / scale @ (p_out - c - t) + c
+    c = (tf.cast(tf.shape(x)[2], tf.float32) - 1) / 2
+    cos, sin = tf.cos(theta) / scale, tf.sin(theta) / scale
+    a0, a1, b0, b1 = cos, sin, -sin, cos
+    a2 = c - a0 * (c + tx) - a1 * (c + ty)
+    b2 = c - b0 * (c + tx) - b1 * (c + ty)
+    zeros = tf.zeros_like(a0)
+    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=x, transforms=transforms, output_shape=tf.shape(x)[1:3], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="CONSTANT")
 
 
-def stroke_thickness(x: tf.Tensor, seed: int, strength: float = 0.6) -> tf.Tensor:
+def stroke_thickness(x: tf.Tensor, seed: tf.Tensor, strength: float = 0.4) -> tf.Tensor:
     """Blend each image towards its dilation (thicker) or erosion (thinner) by a random amount."""
-    t = tf.random.stateless_uniform([tf.shape(x)[0], 1, 1, 1], seed=[seed, 0], minval=-1.0, maxval=1.0)
+    t = tf.random.stateless_uniform([tf.shape(x)[0], 1, 1, 1], seed=seed, minval=-1.0, maxval=1.0)
     dilated = tf.nn.max_pool2d(x, 3, 1, "SAME")
     eroded = -tf.nn.max_pool2d(-x, 3, 1, "SAME")
     thicker = x + tf.maximum(t, 0.0) * strength * (dilated - x)
@@ -34,15 +46,14 @@ def stroke_thickness(x: tf.Tensor, seed: int, strength: float = 0.6) -> tf.Tenso
 
 
 def augmented_dataset(x, y, batch_size: int, seed: int) -> tf.data.Dataset:
-    """Shuffled, batched, augmented training stream (reshuffled every epoch)."""
-    geo = geometric(seed)
-    counter = tf.Variable(0, dtype=tf.int64, trainable=False)
-
-    def apply(images, labels):
-        step = counter.assign_add(1)
-        images = stroke_thickness(images, seed=tf.cast(step, tf.int32) + seed)
-        return geo(images, training=True), labels
+    """Shuffled, batched, augmented training stream (reshuffled, and re-augmented, every epoch)."""
+    def apply(step, batch):
+        images, labels = batch
+        images = stroke_thickness(images, seed=tf.stack([seed, tf.cast(step, tf.int32) * 2]))
+        return random_affine(images, seed=tf.stack([seed, tf.cast(step, tf.int32) * 2 + 1])), labels
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
-    return ds.map(apply, num_parallel_calls=1).prefetch(tf.data.AUTOTUNE)
+    # A step counter that keeps counting across epochs, so no two epochs see the same augmentation.
+    counter = tf.data.Dataset.counter()
+    return tf.data.Dataset.zip((counter, ds.repeat())).map(apply, num_parallel_calls=2).prefetch(2)

@@ -77,7 +77,8 @@ def run(cfg: TrainConfig) -> dict:
 
     # Model
     model = build(cfg.arch)
-    steps = int(np.ceil(len(x_train) / batch_size)) * epochs
+    steps_per_epoch = int(np.ceil(len(x_train) / batch_size))
+    steps = steps_per_epoch * epochs
     if defaults["augment"]:
         lr = keras.optimizers.schedules.CosineDecay(
             defaults["peak_lr"] / 10, decay_steps=steps, warmup_target=defaults["peak_lr"],
@@ -88,14 +89,16 @@ def run(cfg: TrainConfig) -> dict:
         lr = defaults["peak_lr"]
         train_data = tf.data.Dataset.from_tensor_slices((normalize(x_train), y_train)).shuffle(
             len(x_train), seed=cfg.seed).batch(batch_size)
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
+    # EMA of the weights (swapped in when fit ends) smooths the last epochs' noise.
+    optimizer = keras.optimizers.Adam(lr, use_ema=defaults["augment"], ema_momentum=0.99)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.summary(print_fn=log.info)
 
     # Train
     start = time.perf_counter()
-    history = model.fit(train_data, epochs=epochs, validation_data=(normalize(x_val), y_val),
-                        verbose=cfg.verbose)
+    history = model.fit(train_data, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                        validation_data=(normalize(x_val), y_val), verbose=cfg.verbose)
     train_seconds = time.perf_counter() - start
 
     # Evaluate (the test set is used here and only here)
