@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="largest accuracy drop vs Keras, in percentage points (default: 0.2)")
     p.add_argument("--min-agreement", type=float, default=99.5,
                    help="smallest top-1 agreement with Keras, in percent (default: 99.5)")
+    p.add_argument("--keep-names", action="store_true",
+                   help="keep tensor names and signature defs in the .tflite (stripped by default: a device never reads them)")
     p.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $MNIST_DIR, Keras cache, download)")
     args = p.parse_args(argv)
     if args.calibration_size < 10:
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
 
     modes = MODES if args.mode == "all" else (args.mode,)
     cfg = ConvertConfig(keras_model=args.model, out=args.out, modes=modes, calibration_size=args.calibration_size,
-                        max_drop=args.max_drop, min_agreement=args.min_agreement, data_dir=args.data_dir)
+                        max_drop=args.max_drop, min_agreement=args.min_agreement, data_dir=args.data_dir,
+                        keep_names=args.keep_names)
     try:
         result = run(cfg)
     except MnistError as e:

@@ -35,6 +35,7 @@ class ConvertConfig:
     min_agreement: float = 99.5    # percent
     data_dir: str | None = None
     seed: int = 0
+    keep_names: bool = False       # keep tensor names and signatures in the .tflite (for Netron)
     # Only for proving the gate works: calibrate with a different normalization than training used.
     calibration_normalization: dict | None = field(default=None, repr=False)
 
@@ -90,7 +91,7 @@ def run(cfg: ConvertConfig) -> dict:
     results = {}
     for mode in cfg.modes:
         log.info("converting to %s", mode)
-        data = convert(model, mode, calibration if mode == "int8" else None)
+        data = convert(model, mode, calibration if mode == "int8" else None, keep_names=cfg.keep_names)
         target = cfg.out / f"digit_{mode}.tflite"
         try:
             with atomic_path(target) as tmp:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .interpreter import BACKENDS, DEFAULT_MODEL, DigitModel, ModelError
-from .run import EXIT_CAMERA_LOST, EXIT_ERROR, EXIT_OK, EXIT_USAGE, RunOptions, StopFlag, run
+from .run import EXIT_CAMERA_LOST, EXIT_ERROR, EXIT_OK, RunOptions, StopFlag, Summary, run
 from .sources import CameraLost, ResilientSource, SourceError, open_source
 
 log = logging.getLogger("edge")
@@ -83,16 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
     code = EXIT_OK
-    summary = None
+    summary = Summary()
     try:
-        summary = run(source, model, opts, stop=stop)
+        run(source, model, opts, stop=stop, summary=summary)
     except CameraLost as e:
         print(f"error: camera lost: {e}", file=sys.stderr)
         code = EXIT_CAMERA_LOST
     finally:
         source.close()
-    if summary is not None:
-        print(summary.text(), file=sys.stderr)
+    print(summary.text(), file=sys.stderr)
     return code
 
 

@@ -135,10 +135,13 @@ class StopFlag:
 
 
 def run(source, model: DigitModel, opts: RunOptions, out: TextIO = sys.stdout,
-        stop: StopFlag | None = None) -> Summary:
-    """Read frames until the source ends, max_frames, or a stop signal. CameraLost propagates."""
+        stop: StopFlag | None = None, summary: Summary | None = None) -> Summary:
+    """Read frames until the source ends, max_frames, or a stop signal.
+
+    CameraLost propagates; pass in `summary` to still have the counts when it does.
+    """
     stop = stop or StopFlag()
-    summary = Summary()
+    summary = summary if summary is not None else Summary()
     stable_text, stable_count, printed_text = None, 0, None
     min_interval = 1.0 / opts.fps if opts.fps > 0 else 0.0
     last_start = 0.0

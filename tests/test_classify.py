@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -108,29 +107,26 @@ def _snapshot(root: Path) -> dict[str, tuple]:
 
 
 @pytest.fixture
-def hazards(mnist):
-    # Under /tmp with 0755 so an unprivileged user can reach it (root reads 0000 files anyway).
-    root = Path(tempfile.mkdtemp(prefix="digit_hazards_"))
-    os.chmod(root, 0o755)
+def hazards(mnist, tmp_path):
+    root = tmp_path / "photos"
+    root.mkdir()
     expected = build_hazards(root, mnist[1])
     yield root, expected
     os.chmod(root / "locked.png", 0o644)
-    subprocess.run(["rm", "-rf", str(root)], check=False)
 
 
-def _run_as_unprivileged_if_root(cmd):
-    """root can read a 0000 file; run as `nobody` so 'permission denied' is real."""
-    kwargs = {}
+def _run_without_root_privileges(cmd):
+    """root reads a 0000 file anyway; drop the capabilities that let it, so 'permission denied' is real."""
     if os.geteuid() == 0:
-        kwargs["user"] = 65534
-        kwargs["env"] = {**os.environ, "HOME": "/tmp"}
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, **kwargs)
+        caps = "-dac_override,-dac_read_search"
+        cmd = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", *cmd]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def test_every_hazard_gets_a_row_and_nothing_is_modified(hazards, published_model):
     root, expected = hazards
     before = _snapshot(root)
-    r = _run_as_unprivileged_if_root(CLASSIFY + [str(root), "--format", "jsonl", "--model", str(published_model),
+    r = _run_without_root_privileges(CLASSIFY + [str(root), "--format", "jsonl", "--model", str(published_model),
                                                   "--workers", "2"])
     assert r.returncode == 3, r.stderr[-3000:]
     rows = {Path(rec["path"]).name: rec for rec in map(json.loads, r.stdout.splitlines())}

@@ -67,7 +67,7 @@ def test_tampered_model_is_refused(converted, tmp_path, caplog):
     shutil.copy(out / "digit_int8.tflite", tmp_path / "digit_int8.tflite")
     shutil.copy(out / "digit_int8.json", tmp_path / "digit_int8.json")
     data = bytearray((tmp_path / "digit_int8.tflite").read_bytes())
-    data[-100] ^= 0xFF
+    data[len(data) // 2] ^= 0x01    # one bit of one weight
     (tmp_path / "digit_int8.tflite").write_bytes(bytes(data))
     with pytest.raises(ModelError, match="does not match its manifest"):
         DigitModel(tmp_path / "digit_int8.tflite")
@@ -106,3 +106,21 @@ def test_cli_missing_model_is_a_clear_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "convert", "--model", str(tmp_path / "nope.keras")],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip() == f"error: {tmp_path / 'nope.keras'} not found; run `make train` first"
+
+
+def test_stripping_names_changes_nothing_the_device_computes(small_model, mnist):
+    import keras
+    from convert.quantize import convert
+    model = keras.models.load_model(small_model, compile=False)
+    stripped, named = convert(model, "float32"), convert(model, "float32", keep_names=True)
+    assert len(stripped) < len(named)
+    import tempfile
+    from pathlib import Path
+    outs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, data in enumerate((stripped, named)):
+            path = Path(tmp) / f"m{i}.tflite"
+            path.write_bytes(data)
+            outs.append(DigitModel(path, manifest={"sha256": "", "normalization": {"scale": 1 / 255, "offset": 0}})
+                        .predict(mnist[1][0][:500]))
+    assert np.array_equal(outs[0], outs[1])

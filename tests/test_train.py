@@ -18,7 +18,7 @@ from conftest import ROOT
 def test_short_training_run_writes_model_manifest_and_plots(mnist, mnist_dir, tmp_path):
     manifest = run(TrainConfig(arch="seed", epochs=1, limit=5000, data_dir=str(mnist_dir), out=tmp_path,
                                h5=True, verbose=0))
-    assert manifest["test_accuracy"] > 0.80        # chance is 0.10
+    assert manifest["test_accuracy"] > 0.50        # chance is 0.10
     for name in ("digit_cnn.keras", "digit_cnn.h5", "digit_cnn.json", "training_curves.png",
                  "confusion_matrix.png", "misclassified.png"):
         assert (tmp_path / name).stat().st_size > 0, name

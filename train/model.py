@@ -6,6 +6,8 @@ default: small, few multiply-accumulates, and built from ops that quantize to in
 """
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 from keras import layers
@@ -41,22 +43,27 @@ def seed_cnn() -> keras.Model:
     )
 
 
-def _conv_bn_relu(x, filters: int, kernel: int = 3, padding: str = "same"):
+def _conv_bn_relu(x, filters: int, kernel: int = 3, padding: str = "same", bn_momentum: float = 0.99):
     x = layers.Conv2D(filters, kernel, padding=padding, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(momentum=bn_momentum)(x)
     return layers.ReLU()(x)
 
 
-def edge_cnn() -> keras.Model:
-    """Default model for a Pi: conv blocks with BatchNorm, pooling early to keep MACs low."""
+def edge_cnn(bn_momentum: float = 0.99) -> keras.Model:
+    """Default model for a Pi: conv blocks with BatchNorm, pooling early to keep MACs low.
+
+    bn_momentum 0.99 suits full runs; a run of a few hundred steps needs 0.9 for BatchNorm's
+    moving statistics to forget their initial values.
+    """
+    block = functools.partial(_conv_bn_relu, bn_momentum=bn_momentum)
     inputs = keras.Input((28, 28, 1))
-    x = _conv_bn_relu(inputs, 16)              # 28x28x16
+    x = block(inputs, 16)                      # 28x28x16
     x = layers.MaxPooling2D()(x)               # 14x14
-    x = _conv_bn_relu(x, 32)
-    x = _conv_bn_relu(x, 32)
+    x = block(x, 32)
+    x = block(x, 32)
     x = layers.MaxPooling2D()(x)               # 7x7
-    x = _conv_bn_relu(x, 64)
-    x = _conv_bn_relu(x, 64)
+    x = block(x, 64)
+    x = block(x, 64)
     x = layers.MaxPooling2D()(x)               # 3x3: where a stroke is still matters
     x = layers.Flatten()(x)
     x = layers.Dropout(0.3)(x)
@@ -64,11 +71,11 @@ def edge_cnn() -> keras.Model:
     return keras.Model(inputs, outputs, name="edge")
 
 
-def build(arch: str) -> keras.Model:
+def build(arch: str, bn_momentum: float = 0.99) -> keras.Model:
     if arch == "seed":
         return seed_cnn()
     if arch == "edge":
-        return edge_cnn()
+        return edge_cnn(bn_momentum)
     raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(ARCHS)}")
 
 

@@ -76,9 +76,9 @@ def run(cfg: TrainConfig) -> dict:
     log.info("training on %d images, validating on %d, testing on %d", len(x_train), len(x_val), len(x_test))
 
     # Model
-    model = build(cfg.arch)
     steps_per_epoch = int(np.ceil(len(x_train) / batch_size))
     steps = steps_per_epoch * epochs
+    model = build(cfg.arch, bn_momentum=0.99 if steps >= 1000 else 0.9)
     if defaults["augment"]:
         lr = keras.optimizers.schedules.CosineDecay(
             defaults["peak_lr"] / 10, decay_steps=steps, warmup_target=defaults["peak_lr"],
@@ -89,8 +89,10 @@ def run(cfg: TrainConfig) -> dict:
         lr = defaults["peak_lr"]
         train_data = tf.data.Dataset.from_tensor_slices((normalize(x_train), y_train)).shuffle(
             len(x_train), seed=cfg.seed).batch(batch_size)
-    # EMA of the weights (swapped in when fit ends) smooths the last epochs' noise.
-    optimizer = keras.optimizers.Adam(lr, use_ema=defaults["augment"], ema_momentum=0.99)
+    # An EMA of the weights (swapped in when fit ends) smooths the last epochs' noise. Its window
+    # (and BatchNorm's) must be short against the run, or a quick run averages in its first steps.
+    ema_momentum = min(0.99, 1.0 - 1.0 / max(10.0, 0.05 * steps))
+    optimizer = keras.optimizers.Adam(lr, use_ema=defaults["augment"], ema_momentum=ema_momentum)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.summary(print_fn=log.info)
@@ -109,7 +111,7 @@ def run(cfg: TrainConfig) -> dict:
     # Save
     cfg.out.mkdir(parents=True, exist_ok=True)
     model_path = cfg.out / f"{MODEL_NAME}.keras"
-    inference_model = keras.Model.from_config(model.get_config())  # without optimizer state: 3x smaller
+    inference_model = keras.models.clone_model(model)  # without optimizer state: 3x smaller
     inference_model.set_weights(model.get_weights())
     with atomic_path(model_path) as tmp:
         inference_model.save(tmp)
