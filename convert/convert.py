@@ -15,7 +15,7 @@ from train.data import load_mnist
 from train.model import normalize
 
 from . import report
-from .quantize import MODES, calibration_images, convert
+from .quantize import calibration_images, convert
 from .validate import validate
 
 log = logging.getLogger(__name__)

@@ -111,7 +111,9 @@ def classify_chunk(entries: list[Entry]) -> list[Row]:
 
 def classify(entries: list[Entry], settings: Settings, workers: int = 1, progress: bool = False) -> list[Row]:
     """Rows for all entries in the order given, using `workers` processes, each with its own interpreter."""
-    chunks = [entries[i:i + CHUNK] for i in range(0, len(entries), CHUNK)]
+    # Chunks of up to 64 files share one invoke; with few files, smaller chunks keep every worker busy.
+    size = max(1, min(CHUNK, -(-len(entries) // (4 * workers))))
+    chunks = [entries[i:i + size] for i in range(0, len(entries), size)]
     bar = Progress(len(entries)) if progress else None
     rows: list[Row] = []
     if workers <= 1 or len(chunks) <= 1:

@@ -21,7 +21,7 @@ from .sources import EndOfStream
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CAMERA_LOST = 0, 1, 2, 4
+EXIT_OK, EXIT_ERROR, EXIT_CAMERA_LOST = 0, 1, 4   # 2: usage, from argparse
 
 
 @dataclass
@@ -78,8 +78,8 @@ class Summary:
                 f"preprocess {mean['preprocess']:.2f}, inference {mean['inference']:.2f}, total {mean['total']:.2f}")
 
 
-def classify_frame(model: DigitModel, image: np.ndarray, single: bool = False,
-                   min_confidence: float = 0.5) -> tuple[list[Digit], np.ndarray, dict]:
+def classify_frame(model: DigitModel, image: np.ndarray, single: bool = False
+                   ) -> tuple[list[Digit], np.ndarray, dict]:
     """Digits found in one image, their probabilities (one invoke for all), and timings in ms."""
     t0 = time.perf_counter()
     digits = find_digits(image, single=single)
@@ -173,7 +173,7 @@ def run(source, model: DigitModel, opts: RunOptions, out: TextIO = sys.stdout,
                 summary.bad_frames += 1
                 continue
         try:
-            digits, probs, ms = classify_frame(model, image, opts.single, opts.min_confidence)
+            digits, probs, ms = classify_frame(model, image, opts.single)
         except Exception as e:  # one bad frame never ends the run
             log.warning("frame %d skipped: %s: %s", summary.frames_read, type(e).__name__, e)
             summary.bad_frames += 1

@@ -6,8 +6,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,8 +14,8 @@ import pytest
 from edge import __main__ as edge_main
 from edge.interpreter import DigitModel
 from edge.preprocess import find_digits, fit_mnist, to_gray
-from edge.run import RunOptions, StopFlag, run
-from edge.sources import CameraLost, EndOfStream, PiCameraSource, ResilientSource, SourceError, open_source
+from edge.run import RunOptions, run
+from edge.sources import CameraLost, EndOfStream, PiCameraSource, ResilientSource, SourceError
 
 from conftest import ROOT
 from synth import digit_accuracy, frame, write_video

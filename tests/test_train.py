@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import keras
-import numpy as np
 import pytest
 
 from train.model import normalize

@@ -52,14 +52,6 @@ def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     return (x[tr], y[tr]), (x[val], y[val])
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def run(cfg: TrainConfig) -> dict:
     """Train, evaluate on the test set, write model + manifest + plots. Returns the manifest."""
     defaults = DEFAULTS[cfg.arch]
@@ -118,6 +110,8 @@ def run(cfg: TrainConfig) -> dict:
     if cfg.h5:
         with atomic_path(cfg.out / f"{MODEL_NAME}.h5") as tmp:
             inference_model.save(tmp)
+    with open(model_path, "rb") as f:
+        model_sha256 = hashlib.file_digest(f, "sha256").hexdigest()
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items() if k != "learning_rate"}
     manifest = {
         "arch": cfg.arch,
@@ -140,7 +134,7 @@ def run(cfg: TrainConfig) -> dict:
         "dataset_is_canonical": digests == CANONICAL_SHA256,
         "seed": cfg.seed,
         "model_file": model_path.name,
-        "model_sha256": sha256_file(model_path),
+        "model_sha256": model_sha256,
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__, "numpy": np.__version__},
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
