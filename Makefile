@@ -8,7 +8,7 @@ MODE   ?= int8
 SOURCE ?= auto
 DIR    ?=
 
-.PHONY: setup train convert test run classify clean help
+.PHONY: setup train convert test run classify bench clean help
 
 help:
 	@echo "make setup      create .venv with pinned dependencies (implicit in every target)"
@@ -17,6 +17,7 @@ help:
 	@echo "make test       run the test suite"
 	@echo "make run        read digits from a camera or video (SOURCE=auto|picamera|0|file|url)"
 	@echo "make classify   classify a folder of images (DIR=path)"
+	@echo "make bench      measure every speed and size claim (QUICK=1: under a minute)"
 
 setup: $(STAMP)
 
@@ -44,3 +45,6 @@ classify: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+bench: setup
+	$(PY) -m bench $(if $(QUICK),--quick) $(ARGS)

@@ -49,11 +49,39 @@ def measure(model: DigitModel, frames: list[np.ndarray], repeats: int = 3) -> di
     return out
 
 
+def video_frames(path: Path, x, y, n_digits: int, n_frames: int, rng: np.random.Generator,
+                 keep: bool = True) -> tuple[list[np.ndarray], list[str]]:
+    """Write an MJPG video of camera-like frames, decode it back with OpenCV (as a camera would
+    deliver them). Returns the decoded frames (empty unless keep) and the true readings."""
+    truth = []
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
+    for i in range(n_frames):
+        idx = rng.choice(len(x), n_digits, replace=False)
+        writer.write(frame([x[j] for j in idx], rng, dark_ink=i % 2 == 0))
+        truth.append("".join(str(y[j]) for j in idx))
+    writer.release()
+    frames = []
+    if keep:
+        cap = cv2.VideoCapture(str(path))
+        while True:
+            ok, f = cap.read()
+            if not ok:
+                break
+            frames.append(f)
+    return frames, truth
+
+
+def accuracy(model: DigitModel, frames: list[np.ndarray], truth: list[str]) -> float:
+    readings = [describe(model, *classify_frame(model, f)[:2], 0.0)[0] for f in frames]
+    return digit_accuracy(truth, readings)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__)
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     p.add_argument("--frames", type=int, default=200, help="frames per case (default: 200)")
     p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR)")
+    p.add_argument("--repeats", type=int, default=3, help="timed passes over the frames (default: 3)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "pipeline.json")
     args = p.parse_args(argv)
     try:
@@ -66,24 +94,10 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     results = {}
     for n in (1, 4):
-        truth, frames = [], []
         with tempfile.TemporaryDirectory() as tmp:
-            video = Path(tmp) / "frames.avi"
-            writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
-            for i in range(args.frames):
-                idx = rng.choice(len(x), n, replace=False)
-                writer.write(frame([x[j] for j in idx], rng, dark_ink=i % 2 == 0))
-                truth.append("".join(str(y[j]) for j in idx))
-            writer.release()
-            cap = cv2.VideoCapture(str(video))
-            while True:
-                ok, f = cap.read()
-                if not ok:
-                    break
-                frames.append(f)
-        readings = [describe(model, *classify_frame(model, f)[:2], 0.0)[0] for f in frames]
-        results[f"{n}_digit"] = {**measure(model, frames), "frames": len(frames),
-                                  "digit_accuracy": digit_accuracy(truth, readings)}
+            frames, truth = video_frames(Path(tmp) / "frames.avi", x, y, n, args.frames, rng)
+        results[f"{n}_digit"] = {**measure(model, frames, args.repeats), "frames": len(frames),
+                                  "digit_accuracy": accuracy(model, frames, truth)}
     report = {"machine": {"cpu": _cpu(), "python": platform.python_version(), "opencv": cv2.__version__,
                           "backend": model.backend, "cores_used": 1}, "model": str(args.model), "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
