@@ -1,0 +1,37 @@
+"""`make bench QUICK=1` runs end to end and writes every figure it promises (structure, never timing)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_quick_benchmark_writes_results(tmp_path, mnist_dir):
+    out = tmp_path / "results.json"
+    r = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out), "--data-dir", str(mnist_dir)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["quick"] is True and res["machine"]["cores"] >= 1 and "ai_edge_litert" in res["machine"]["versions"]
+    inference = res["inference"]
+    assert "keras_predict_batch1" in inference
+    for mode in ("float32", "float16", "dynamic", "int8"):
+        for key in (f"{mode}_batch1_threads1", f"{mode}_batch256_threads1"):
+            v = inference[key]
+            assert v["min"] <= v["median"] <= v["max"] and v["speedup_vs_keras_predict"] > 0
+    assert res["int8_batched_vs_keras_predict"] > 1
+    for arch in ("seed", "edge"):
+        t = res["training"][arch]
+        assert t["macs"] > 0 and t["int8_mac_per_second"] > 0 and t["seconds_per_epoch"]["median"] > 0
+    assert res["training"]["seed"]["params"] == 59933
+    for case in ("1_digit", "4_digit"):
+        c = res["camera"][case]
+        assert set(c) >= {"preprocess", "inference", "total", "fps", "digit_accuracy"}
+        assert 0.0 <= c["digit_accuracy"] <= 1.0
+    assert {k.rsplit("_workers", 1)[0] for k in res["folder"]} == {"small_png_28px", "jpeg_12mp"}
+    assert res["sizes"]["digit_int8.tflite"] < res["sizes"]["digit_float32.tflite"]
+    assert 10 < res["memory"]["edge_runtime_peak_rss_mb"] < 1000
+    table = out.with_suffix(".md").read_text()
+    assert "| keras_predict_batch1 |" in table and "Peak RSS" in table and table in r.stdout
