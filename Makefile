@@ -8,7 +8,10 @@ MODE   ?= int8
 SOURCE ?= auto
 DIR    ?=
 
-.PHONY: setup train convert test run classify bench clean help
+COMPAT := .venv-compat
+HOST   ?=
+
+.PHONY: setup train convert test run classify bench test-edge-compat check-deploy deploy clean help
 
 help:
 	@echo "make setup      create .venv with pinned dependencies (implicit in every target)"
@@ -18,6 +21,9 @@ help:
 	@echo "make run        read digits from a camera or video (SOURCE=auto|picamera|0|file|url)"
 	@echo "make classify   classify a folder of images (DIR=path)"
 	@echo "make bench      measure every speed and size claim (QUICK=1: under a minute)"
+	@echo "make test-edge-compat   edge + classify tests on a Pi OS-like stack (numpy 1.24, OpenCV 4.6, tflite-runtime 2.14)"
+	@echo "make check-deploy       shellcheck + dry run of the Pi installer, systemd-analyze verify of the unit"
+	@echo "make deploy HOST=pi@raspberrypi.local   copy edge/ and models/ to a Pi and run the installer there"
 
 setup: $(STAMP)
 
@@ -43,8 +49,33 @@ classify: setup
 	@test -n "$(DIR)" || { echo "usage: make classify DIR=folder [ARGS=...]" >&2; exit 2; }
 	$(PY) -m edge.classify "$(DIR)" $(ARGS)
 
+# A second venv shaped like Raspberry Pi OS bookworm's Python stack: Debian's numpy 1.24 and
+# OpenCV 4.6, tflite-runtime 2.14 (which fails under numpy 2), no TensorFlow, no ai-edge-litert.
+$(COMPAT)/.installed: Makefile
+	$(PYTHON) -m venv $(COMPAT)
+	$(COMPAT)/bin/python -m pip install --quiet --upgrade pip
+	$(COMPAT)/bin/python -m pip install --quiet "numpy==1.24.2" "opencv-python-headless==4.6.0.66" \
+		"tflite-runtime==2.14.0" "pytest==8.*" "Pillow==10.*"
+	touch $@
+
+test-edge-compat: $(COMPAT)/.installed
+	EXPECT_BACKEND=tflite_runtime $(COMPAT)/bin/python -m pytest -q -p no:cacheprovider \
+		tests/test_edge.py tests/test_classify.py $(ARGS)
+
+check-deploy:
+	command -v shellcheck >/dev/null || { apt-get update -q && apt-get install -y -q shellcheck; }
+	shellcheck edge/deploy/install-pi.sh
+	bash edge/deploy/install-pi.sh --dry-run --prefix /tmp/digit-edge-dry-run >/dev/null
+	tmp=$$(mktemp -d) && sed "s#/opt/digit-edge#$(CURDIR)#g" edge/deploy/digit-reader.service > $$tmp/digit-reader.service \
+		&& systemd-analyze verify $$tmp/digit-reader.service && rm -r $$tmp
+
+deploy:
+	@test -n "$(HOST)" || { echo "usage: make deploy HOST=pi@raspberrypi.local" >&2; exit 2; }
+	tar czf - --exclude=__pycache__ edge models | ssh $(HOST) 'mkdir -p digit-edge && tar xzf - -C digit-edge'
+	ssh -t $(HOST) 'bash digit-edge/edge/deploy/install-pi.sh'
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(COMPAT) .pytest_cache
 
 bench: setup
 	$(PY) -m bench $(if $(QUICK),--quick) $(ARGS)

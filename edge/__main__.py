@@ -10,6 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
+from . import health
 from .interpreter import BACKENDS, DEFAULT_MODEL, DigitModel, ModelError
 from .run import EXIT_CAMERA_LOST, EXIT_ERROR, EXIT_OK, RunOptions, StopFlag, Summary, run
 from .sources import CameraLost, ResilientSource, SourceError, open_source
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelError, SourceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
+    log.info("device: %s", health.describe())
     code = EXIT_OK
     summary = Summary()
     try:
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         code = EXIT_CAMERA_LOST
     finally:
         source.close()
-    print(summary.text(), file=sys.stderr)
+    print(f"{summary.text()}; {health.describe()}", file=sys.stderr)
     return code
 
 

@@ -16,6 +16,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+# One OpenCV thread per process: frames are small, so a thread pool costs more than it saves;
+# folder classification scales with processes instead; and a process with OpenCV's pool running
+# cannot safely fork() workers (they hang on its locks under OpenCV 4.6).
+cv2.setNumThreads(1)
+
 WORK_SIDE = 320          # localization runs on an image whose long side is at most this
 BACKGROUND_SIDE = 64     # lighting is estimated on a tiny copy: it is smooth, and this is cheap
 MIN_CONTRAST = 20        # grey levels above the background that count as ink at the least

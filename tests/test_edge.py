@@ -327,3 +327,31 @@ def test_edge_never_imports_tensorflow(video, published_model):
         assert r.returncode == 0, r.stderr[-2000:]
         assert "EXIT 0" in r.stderr
     assert len(r.stdout.splitlines()) == 3
+
+
+# --- Raspberry Pi health -----------------------------------------------------------------------
+
+def test_throttle_flags_are_parsed():
+    from edge.health import parse_throttled
+    assert parse_throttled("throttled=0x0\n") == {"raw": 0, "flags": []}
+    r = parse_throttled("throttled=0x50005")
+    assert r["raw"] == 0x50005
+    assert r["flags"] == ["under-voltage now", "throttled now", "under-voltage has occurred",
+                          "throttling has occurred"]
+    assert parse_throttled("throttled=0x80000")["flags"] == ["soft temperature limit has occurred"]
+    with pytest.raises(ValueError):
+        parse_throttled("error=1 error_msg=\"Command not registered\"")
+
+
+def test_cpu_temperature_reads_millidegrees(tmp_path):
+    from edge.health import cpu_temperature
+    (tmp_path / "temp").write_text("48312\n")
+    assert cpu_temperature(tmp_path / "temp") == pytest.approx(48.312)
+    assert cpu_temperature(tmp_path / "missing") is None
+
+
+def test_the_expected_backend_runs(published_model):
+    # make test-edge-compat sets EXPECT_BACKEND=tflite_runtime: prove the Pi OS-like stack really used it.
+    import os
+    expected = os.environ.get("EXPECT_BACKEND", "ai_edge_litert")
+    assert DigitModel(published_model).backend == expected
