@@ -11,7 +11,7 @@ DIR    ?=
 COMPAT := .venv-compat
 HOST   ?=
 
-.PHONY: setup train convert test run classify bench test-edge-compat check-deploy deploy clean help
+.PHONY: setup train convert test run classify bench test-edge-compat test-aarch64 check-deploy deploy clean help
 
 help:
 	@echo "make setup      create .venv with pinned dependencies (implicit in every target)"
@@ -22,6 +22,7 @@ help:
 	@echo "make classify   classify a folder of images (DIR=path)"
 	@echo "make bench      measure every speed and size claim (QUICK=1: under a minute)"
 	@echo "make test-edge-compat   edge + classify tests on a Pi OS-like stack (numpy 1.24, OpenCV 4.6, tflite-runtime 2.14)"
+	@echo "make test-aarch64       the int8 model and folder classifier as an aarch64 program under qemu = x86's answers"
 	@echo "make check-deploy       shellcheck + dry run of the Pi installer, systemd-analyze verify of the unit"
 	@echo "make deploy HOST=pi@raspberrypi.local   copy edge/ and models/ to a Pi and run the installer there"
 
@@ -61,6 +62,12 @@ $(COMPAT)/.installed: Makefile
 test-edge-compat: $(COMPAT)/.installed
 	EXPECT_BACKEND=tflite_runtime $(COMPAT)/bin/python -m pytest -q -p no:cacheprovider \
 		tests/test_edge.py tests/test_classify.py $(ARGS)
+
+AARCH64_CACHE ?= $(HOME)/.cache/digit-edge/aarch64
+
+test-aarch64: setup
+	bash tests/aarch64/setup.sh $(AARCH64_CACHE) $(CURDIR)/$(VENV)/bin/pip
+	AARCH64_CACHE=$(AARCH64_CACHE) $(PY) -m pytest -q -p no:cacheprovider tests/aarch64/check_aarch64.py $(ARGS)
 
 check-deploy:
 	command -v shellcheck >/dev/null || { apt-get update -q && apt-get install -y -q shellcheck; }
