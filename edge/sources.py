@@ -14,9 +14,10 @@ from typing import Callable, Iterator, Protocol
 import cv2
 import numpy as np
 
+from .images import IMAGE_SUFFIXES, BadImage, read_image
+
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 PICAMERA_HELP = ("picamera2 is not importable: on Raspberry Pi OS run `sudo apt install python3-picamera2` "
                  "and create the venv with `python3 -m venv --system-site-packages`")
 
@@ -110,10 +111,11 @@ class ImageSource:
         path = next(self._iter, None)
         if path is None:
             raise EndOfStream(self.name)
-        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if frame is None:
-            log.warning("%s: not a decodable image, skipped", path)
-        return frame
+        try:
+            return read_image(str(path))       # the folder classifier's decoder: EXIF, 16-bit, alpha
+        except BadImage as e:
+            log.warning("%s: %s, skipped", path, e)
+            return None
 
     def close(self) -> None:
         pass
@@ -167,14 +169,14 @@ class ResilientSource:
         self._same = 0
 
     def _frozen(self, frame: np.ndarray) -> bool:
-        if not self.live:
-            return False
         sig = frame[::16, ::16].tobytes()
         self._same = self._same + 1 if sig == self._last_sig else 0
         self._last_sig = sig
         return self._same >= self.frozen_after
 
     def read(self) -> np.ndarray | None:
+        if not self.live:
+            return self.source.read()   # a file either has a frame or not; retrying cannot help
         attempts = reopen_round = 0
         while True:
             try:
@@ -193,7 +195,7 @@ class ResilientSource:
                 self._same = 0
             if attempts < self.retries:
                 continue
-            if not self.live or reopen_round >= self.max_reopens:
+            if reopen_round >= self.max_reopens:
                 raise CameraLost(f"{self.name}: no good frame after {self.failed_reads} failed reads "
                                  f"and {reopen_round} reopen attempts")
             delay = min(self.max_backoff, self.backoff * 2 ** reopen_round)

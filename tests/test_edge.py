@@ -355,3 +355,16 @@ def test_the_expected_backend_runs(published_model):
     import os
     expected = os.environ.get("EXPECT_BACKEND", "ai_edge_litert")
     assert DigitModel(published_model).backend == expected
+
+
+def test_image_folder_source_skips_bad_files_and_reads_the_rest(tmp_path, mnist, published_model):
+    (x, y) = mnist[1]
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}_good.png"), 255 - cv2.resize(x[i], (112, 112), interpolation=cv2.INTER_AREA))
+    for i in range(6):
+        (tmp_path / f"{i}_zbad.png").write_bytes(b"not a picture")
+    r = subprocess.run(EDGE + ["--source", str(tmp_path), "--json", "--model", str(published_model)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [json.loads(line)["reading"] for line in r.stdout.splitlines()] == [str(v) for v in y[:3]]
+    assert "9 frames read, 3 processed, 6 bad" in r.stderr
