@@ -24,7 +24,8 @@ import numpy as np
 from .atomic import write_text
 from .images import DEFAULT_MAX_PIXELS, BadImage, Entry, find_images, read_image
 from .interpreter import BACKENDS, DEFAULT_MODEL, DigitModel, ModelError, read_manifest
-from .preprocess import find_digits, reading
+from .preprocess import find_digits
+from .run import describe
 
 log = logging.getLogger("edge.classify")
 
@@ -99,10 +100,8 @@ def classify_chunk(entries: list[Entry]) -> list[Row]:
             continue
         p = probs[i:i + len(digits)]
         i += len(digits)
-        labels = [model.labels[k] for k in p.argmax(1)]
-        conf = p.max(1)
-        row.reading = reading(digits, labels, list(conf >= s.min_confidence))
-        row.confidence = round(float(conf.min()), 4)
+        row.reading, records = describe(model, digits, p, s.min_confidence)   # as the camera loop does
+        row.confidence = min(r["confidence"] for r in records)
         row.digits = len(digits)
         if s.keep_crops:
             row.crops = [d.pixels for d in digits]
