@@ -13,6 +13,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -69,6 +70,15 @@ def _init_worker(settings: Settings) -> None:
                                backend=settings.backend)
 
 
+def _init_pool_worker(settings: Settings) -> None:
+    """A forked worker inherits its parent's signal handlers; a parent that installed a SIGTERM
+    handler (the camera loop does) would leave workers that Pool.terminate() cannot stop. Workers
+    die on SIGTERM and leave Ctrl-C to the parent."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(settings)
+
+
 def classify_chunk(entries: list[Entry]) -> list[Row]:
     """Decode and preprocess a chunk of files, then classify all their digits in one invoke."""
     s, model = _worker_settings, _worker_model
@@ -122,7 +132,7 @@ def classify(entries: list[Entry], settings: Settings, workers: int = 1, progres
             bar and bar.update(len(chunk))
     else:
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(settings,)) as pool:
+        with ctx.Pool(workers, initializer=_init_pool_worker, initargs=(settings,)) as pool:
             for chunk_rows in pool.imap(classify_chunk, chunks):
                 rows += chunk_rows
                 bar and bar.update(len(chunk_rows))

@@ -220,3 +220,24 @@ def test_labels_csv_and_exit_codes(tmp_path, mnist, published_model):
     assert r.returncode == 1 and "x.png,,,0,error,empty file" in r.stdout
     r = subprocess.run(CLASSIFY + ["--workers", "0", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2
+
+
+def test_workers_stop_even_when_the_parent_handles_sigterm(labelled_folder, published_model):
+    # The camera loop installs a SIGTERM handler; workers forked from such a process must still die
+    # when the pool terminates them (they used to inherit the handler and hang the run).
+    import signal
+    from edge.run import StopFlag
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    StopFlag().install()
+    try:
+        settings = Settings(str(published_model), read_manifest(published_model))
+        entries = find_images([str(labelled_folder)], recursive=True)[:200]
+        rows = classify(entries, settings, workers=2)      # hung under tflite-runtime before the fix
+        assert len(rows) == 200 and all(r.status == "ok" for r in rows)
+        from edge.classify import _init_pool_worker
+        _init_pool_worker(settings)                          # what each forked worker runs first
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
