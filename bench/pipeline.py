@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from edge.interpreter import DEFAULT_MODEL, DigitModel  # noqa: E402
 from edge.run import classify_frame, describe  # noqa: E402
-from synth import digit_accuracy, frame  # noqa: E402
+from synth import digit_accuracy, write_video  # noqa: E402
 
 
 def load_test_digits(data_dir: str | None):
@@ -53,13 +53,7 @@ def video_frames(path: Path, x, y, n_digits: int, n_frames: int, rng: np.random.
                  keep: bool = True) -> tuple[list[np.ndarray], list[str]]:
     """Write an MJPG video of camera-like frames, decode it back with OpenCV (as a camera would
     deliver them). Returns the decoded frames (empty unless keep) and the true readings."""
-    truth = []
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
-    for i in range(n_frames):
-        idx = rng.choice(len(x), n_digits, replace=False)
-        writer.write(frame([x[j] for j in idx], rng, dark_ink=i % 2 == 0))
-        truth.append("".join(str(y[j]) for j in idx))
-    writer.release()
+    truth = write_video(path, (x, y), n_frames, seed=rng, fps=30, counts=(n_digits,))
     frames = []
     if keep:
         cap = cv2.VideoCapture(str(path))

@@ -44,10 +44,12 @@ def frame(digits: list[np.ndarray], rng: np.random.Generator, size=(480, 640), d
     return np.clip(gray[..., None] * tint, 0, 255).astype(np.uint8)
 
 
-def write_video(path, mnist_test, n_frames: int = 40, seed: int = 0, fps: int = 10):
-    """An MJPG .avi of camera-like frames: one or four digits, dark ink on paper or chalk on a board.
+def write_video(path, mnist_test, n_frames: int = 40, seed: int | np.random.Generator = 0, fps: int = 10,
+                counts: tuple[int, ...] = (1, 4)):
+    """An MJPG .avi of camera-like frames, dark ink on paper or chalk on a board: frame i holds
+    counts[i % len(counts)] digits; the ink alternates after each full cycle of counts.
 
-    Returns the true reading of every frame.
+    Returns the true reading of every frame. `seed` may be a Generator to continue its stream.
     """
     images, labels = mnist_test
     rng = np.random.default_rng(seed)
@@ -55,9 +57,9 @@ def write_video(path, mnist_test, n_frames: int = 40, seed: int = 0, fps: int = 
     assert writer.isOpened()
     truth = []
     for i in range(n_frames):
-        n = (1, 4)[i % 2]
+        n = counts[i % len(counts)]
         idx = rng.choice(len(images), n, replace=False)
-        writer.write(frame([images[j] for j in idx], rng, dark_ink=(i // 2) % 2 == 0))
+        writer.write(frame([images[j] for j in idx], rng, dark_ink=(i // len(counts)) % 2 == 0))
         truth.append("".join(str(labels[j]) for j in idx))
     writer.release()
     return truth
