@@ -7,11 +7,13 @@ ARCH   ?= edge
 MODE   ?= int8
 SOURCE ?= auto
 DIR    ?=
+PHOTOS_DIR ?= ../shared/datasets/real-photos
+PHOTOS_REPORT ?= build/eval-photos
 
 COMPAT := .venv-compat
 HOST   ?=
 
-.PHONY: setup train convert test run classify bench test-edge-compat test-aarch64 check-deploy deploy clean help
+.PHONY: setup train convert test run classify eval-photos bench test-edge-compat test-aarch64 check-deploy deploy clean help
 
 help:
 	@echo "make setup      create .venv with pinned dependencies (implicit in every target)"
@@ -20,6 +22,7 @@ help:
 	@echo "make test       run the test suite"
 	@echo "make run        read digits from a camera or video (SOURCE=auto|picamera|0|file|url)"
 	@echo "make classify   classify a folder of images (DIR=path)"
+	@echo "make eval-photos score reading on labelled real photos (PHOTOS_DIR, default ../shared/datasets/real-photos)"
 	@echo "make bench      measure every speed and size claim (QUICK=1: under a minute)"
 	@echo "make test-edge-compat   edge + classify tests on a Pi OS-like stack (numpy 1.24, OpenCV 4.6, tflite-runtime 2.14)"
 	@echo "make test-aarch64       the int8 model and folder classifier as an aarch64 program under qemu = x86's answers"
@@ -49,6 +52,13 @@ run: setup
 classify: setup
 	@test -n "$(DIR)" || { echo "usage: make classify DIR=folder [ARGS=...]" >&2; exit 2; }
 	$(PY) -m edge.classify "$(DIR)" $(ARGS)
+
+# The rows go to build/ (untracked); the per-photo table goes to stderr, box pictures to PHOTOS_REPORT.
+eval-photos: setup
+	@if [ ! -f "$(PHOTOS_DIR)/labels.json" ]; then echo "eval-photos: no labelled photos at $(PHOTOS_DIR) (set PHOTOS_DIR); nothing to score"; exit 0; fi; \
+	mkdir -p $(PHOTOS_REPORT) && $(PY) -m edge.classify "$(PHOTOS_DIR)" --labels "$(PHOTOS_DIR)/labels.json" \
+		--workers 1 --report $(PHOTOS_REPORT) --out $(PHOTOS_REPORT)/rows.csv $(ARGS); \
+	status=$$?; [ $$status -le 3 ] || exit $$status
 
 # A second venv shaped like Raspberry Pi OS bookworm's Python stack: Debian's numpy 1.24 and
 # OpenCV 4.6, tflite-runtime 2.14 (which fails under numpy 2), no TensorFlow, no ai-edge-litert.

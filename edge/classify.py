@@ -27,6 +27,7 @@ from .images import DEFAULT_MAX_PIXELS, BadImage, Entry, find_images, read_image
 from .interpreter import BACKENDS, DEFAULT_MODEL, DigitModel, ModelError, read_manifest
 from .preprocess import find_digits
 from .run import describe
+from .score import PhotoResult, photo_table, read_photo_labels
 
 log = logging.getLogger("edge.classify")
 
@@ -44,7 +45,9 @@ class Row:
     error: str = ""
     label: str | None = None
     correct: bool | None = None
+    seconds: float = 0.0                # decode + find digits + this file's share of the invoke
     crops: list = field(default_factory=list, repr=False)   # 28x28 inputs, kept only for --report
+    records: list = field(default_factory=list, repr=False)  # per-digit boxes, kept only for --report
 
 
 @dataclass
@@ -90,6 +93,7 @@ def classify_chunk(entries: list[Entry]) -> list[Row]:
             row.status, row.error = "error", entry.problem
             found.append([])
             continue
+        start = time.perf_counter()
         try:
             digits = find_digits(read_image(entry.path, s.max_pixels), single=s.single)
         except BadImage as e:
@@ -101,9 +105,12 @@ def classify_chunk(entries: list[Entry]) -> list[Row]:
             digits = []
         if row.status == "ok" and not digits:
             row.status, row.error = "error", "no digit found"
+        row.seconds = time.perf_counter() - start
         found.append(digits)
     all_digits = [d for ds in found for d in ds]
+    start = time.perf_counter()
     probs = model.predict(np.stack([d.pixels for d in all_digits])) if all_digits else np.zeros((0, 10))
+    per_digit = (time.perf_counter() - start) / max(1, len(all_digits))
     i = 0
     for row, digits in zip(rows, found):
         if not digits:
@@ -113,8 +120,9 @@ def classify_chunk(entries: list[Entry]) -> list[Row]:
         row.reading, records = describe(model, digits, p, s.min_confidence)   # as the camera loop does
         row.confidence = min(r["confidence"] for r in records)
         row.digits = len(digits)
+        row.seconds += per_digit * len(digits)
         if s.keep_crops:
-            row.crops = [d.pixels for d in digits]
+            row.crops, row.records = [d.pixels for d in digits], records
     return rows
 
 
@@ -174,6 +182,13 @@ def labels_from_csv(rows: list[Row], path: Path) -> None:
             table[os.path.normpath(rec["path"])] = rec["label"].strip()
     for row in rows:
         row.label = table.get(os.path.normpath(row.path), table.get(Path(row.path).name))
+
+
+def photo_results(rows: list[Row], path: Path) -> list[PhotoResult]:
+    """Rows of the images named in a labels.json (by file name), scored as pages of digits."""
+    labels, printed = read_photo_labels(path)
+    return [PhotoResult(Path(r.path).name, labels[Path(r.path).name], r.reading, r.seconds,
+                        Path(r.path).name in printed) for r in rows if Path(r.path).name in labels]
 
 
 def evaluate(rows: list[Row]) -> dict | None:
@@ -237,8 +252,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="write results here (atomically) instead of stdout")
     p.add_argument("--single", action="store_true", help="one digit per image (the whole image)")
     p.add_argument("--labels-from-dirs", action="store_true", help="a file's parent folder name is its true digit")
-    p.add_argument("--labels", type=Path, metavar="CSV", help="CSV with columns path,label")
-    p.add_argument("--report", type=Path, metavar="DIR", help="write confusion_matrix.png and contact_sheet.png here")
+    p.add_argument("--labels", type=Path, metavar="CSV|JSON",
+                   help="CSV with columns path,label (one digit per image), or labels.json of pages: file name -> "
+                        "text, rows by newlines, numbers by spaces (printed.json beside it lists pages whose "
+                        "printed digits are not labelled)")
+    p.add_argument("--report", type=Path, metavar="DIR",
+                   help="write confusion_matrix.png and contact_sheet.png here; with labels.json, one picture "
+                        "per image of the boxes found")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: CPU count)")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="the .tflite model (manifest .json beside it)")
     p.add_argument("--allow-mismatch", action="store_true", help="run a model whose sha256 does not match its manifest")
@@ -272,7 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     if args.labels_from_dirs:
         labels_from_dirs(rows)
-    if args.labels:
+    photos = None
+    if args.labels and args.labels.suffix.lower() == ".json":
+        try:
+            photos = photo_results(rows, args.labels)
+        except (ValueError, OSError) as e:
+            print(f"error: --labels {args.labels}: {e}", file=sys.stderr)
+            return EXIT_USAGE
+    elif args.labels:
         labels_from_csv(rows, args.labels)
     ev = evaluate(rows)
     text = format_rows(rows, args.format, labelled=ev is not None)
@@ -283,9 +310,13 @@ def main(argv: list[str] | None = None) -> int:
     print(summary_text(rows, seconds), file=sys.stderr)
     if ev:
         print(evaluation_text(ev), file=sys.stderr)
+    if photos is not None:
+        print(photo_table(photos), file=sys.stderr)
     if args.report:
-        from .report import write_report
+        from .report import write_boxes, write_report
         write_report(rows, ev, args.report)
+        if photos is not None:
+            write_boxes(rows, args.report, settings.min_confidence, settings.max_pixels)
     failed = sum(r.status == "error" for r in rows)
     if not rows or failed == len(rows):
         return EXIT_NONE

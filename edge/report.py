@@ -64,3 +64,29 @@ def write_report(rows, evaluation: dict | None, out: Path) -> None:
     if evaluation:
         _png(out / "confusion_matrix.png", confusion_image(evaluation["confusion"]))
     _png(out / "contact_sheet.png", contact_sheet(rows))
+
+
+def boxes_image(image: np.ndarray, records: list[dict], min_confidence: float, long_side: int = 1200) -> np.ndarray:
+    """The photo with every digit's box and reading drawn over it, scaled to `long_side`."""
+    from .run import annotate
+    h, w = image.shape[:2]
+    f = min(1.0, long_side / max(h, w))
+    small = cv2.resize(image, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    scaled = [{**r, "box": [round(v * f) for v in r["box"]]} for r in records]
+    return annotate(small, scaled, min_confidence)
+
+
+def write_boxes(rows, out: Path, min_confidence: float, max_pixels: int) -> None:
+    """One JPEG per image: what the reader found, for a person to check."""
+    from .images import BadImage, read_image
+    from .preprocess import to_gray
+    for row in rows:
+        try:
+            image = read_image(row.path, max_pixels)
+        except BadImage:
+            continue
+        if image.dtype != np.uint8 or image.ndim == 2:
+            image = cv2.cvtColor(to_gray(image), cv2.COLOR_GRAY2BGR)
+        ok, data = cv2.imencode(".jpg", boxes_image(image, row.records, min_confidence),
+                                [cv2.IMWRITE_JPEG_QUALITY, 80])
+        write_bytes(out / f"{Path(row.path).stem}.boxes.jpg", data.tobytes())
