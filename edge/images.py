@@ -19,7 +19,7 @@ import numpy as np
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".gif"}
 DEFAULT_MAX_PIXELS = 100_000_000     # 100 MP; refused from the header above this
-REDUCE_TARGET = 800                  # large JPEGs are decoded at 1/2, 1/4 or 1/8 while the long side stays >= this
+REDUCE_TARGET = 1400                 # large JPEGs are decoded at 1/2, 1/4 or 1/8 while the long side stays >= this (small handwriting on a 12 MP page needs ~1,500-2,000 px)
 
 
 class BadImage(Exception):

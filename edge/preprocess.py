@@ -16,14 +16,18 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .lines import remove_lines, remove_rules
+
 # One OpenCV thread per process: frames are small, so a thread pool costs more than it saves;
 # folder classification scales with processes instead; and a process with OpenCV's pool running
 # cannot safely fork() workers (they hang on its locks under OpenCV 4.6).
 cv2.setNumThreads(1)
 
-WORK_SIDE = 320          # localization runs on an image whose long side is at most this
-BACKGROUND_SIDE = 64     # lighting is estimated on a tiny copy: it is smooth, and this is cheap
-MIN_CONTRAST = 20        # grey levels above the background that count as ink at the least
+WORK_SIDE = 320          # a first look, at this long side, learns the polarity and the text height
+TEXT_PX = 32             # then digits are found where they are about this tall (MNIST's are 20 of 28)
+MAX_SIDE = 2400          # but never on more than this long side (time, memory)
+MIN_CONTRAST = 20        # ink must stand this far (of 255) above the paper at the least
+OFF_PAPER = 0.4          # paper darker than this fraction of the page's bright paper is off the page
 
 
 @dataclass
@@ -54,38 +58,6 @@ def percentiles(image: np.ndarray, qs: tuple[float, ...]) -> list[int]:
     return [int(np.searchsorted(cdf, q / 100 * (cdf[-1] - 1), side="right")) for q in qs]
 
 
-_BASIS_CACHE: dict[tuple[int, int], np.ndarray] = {}
-
-
-def _surface_basis(h: int, w: int) -> np.ndarray:
-    """Columns 1, x, y, x², y², xy over an h x w grid (cached: frames of a camera share a size)."""
-    if (h, w) not in _BASIS_CACHE:
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        x, y = xx.ravel() / w - 0.5, yy.ravel() / h - 0.5
-        _BASIS_CACHE[(h, w)] = np.stack([np.ones_like(x), x, y, x * x, y * y, x * y], axis=1)
-    return _BASIS_CACHE[(h, w)]
-
-
-def lighting_surface(small: np.ndarray, iterations: int = 3) -> np.ndarray:
-    """A quadratic surface fitted to the paper, ink excluded: gradients and lens vignetting.
-
-    Robust least squares on a half-resolution grid (a quadratic needs few points): pixels far
-    brighter than the fit (ink, in the ink-bright image) are dropped and the fit repeated.
-    """
-    h, w = small.shape
-    sample = small[::2, ::2]
-    basis = _surface_basis(*sample.shape)
-    z = sample.ravel().astype(np.float32)
-    keep = np.ones(z.size, bool)
-    for _ in range(iterations):
-        b = basis[keep]
-        coef = np.linalg.solve(b.T @ b + 1e-3 * np.eye(6, dtype=np.float32), b.T @ z[keep])
-        residual = z - basis @ coef
-        spread = 1.4826 * float(np.median(np.abs(residual[keep]))) + 1.0
-        keep = residual < 2.5 * spread
-    return (_surface_basis(h, w) @ coef).reshape(h, w)
-
-
 def dark_ink(gray: np.ndarray) -> bool:
     """Is the ink darker than the paper? Ink is the minority that stands far out from its
     surroundings, so deviations from a local mean are skewed towards the ink's side: the sign of
@@ -99,26 +71,25 @@ def dark_ink(gray: np.ndarray) -> bool:
     return float(np.mean(local * local * local)) < 0
 
 
-def ink_image(gray: np.ndarray) -> np.ndarray:
+def ink_image(gray: np.ndarray, dark: bool, kernel: int) -> np.ndarray:
     """Bright-ink-on-black image with the lighting removed.
 
-    Dark ink is inverted, so ink is always bright. Lighting is estimated on
-    a tiny copy by two means and the higher one is kept: an opening (which deletes strokes
-    thinner than its kernel, and follows shadows of any shape) and a robust quadratic surface
-    (which follows vignetting into the corners, where an opening falls short).
+    The paper's brightness is what a closing leaves (a max then a min filter wider than any
+    stroke): it follows shadows, vignetting and gradients, and keeps a hard edge hard, so a dark
+    table around the page or a cast shadow never turns into ink. Dark ink is measured as a
+    fraction of the paper's brightness (a stroke in shadow is as dark, relatively, as in light);
+    off the paper (far darker than the page) there is no ink. Light ink (chalk) is measured
+    above what an opening leaves.
     """
-    ink = cv2.bitwise_not(gray) if dark_ink(gray) else gray
-    h, w = ink.shape
-    f = BACKGROUND_SIDE / max(h, w)
-    if f < 1:
-        small = cv2.resize(ink, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (15, 15))  # wider than any stroke
-        opened = cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel).astype(np.float32)
-        background = cv2.blur(np.maximum(opened, lighting_surface(small)), (5, 5))
-        background = np.clip(background, 0, 255).astype(np.uint8)
-        background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR_EXACT)
-        return cv2.subtract(ink, background)
-    return cv2.subtract(ink, np.full_like(ink, percentiles(ink, (10,))[0]))
+    se = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
+    if not dark:
+        return cv2.subtract(gray, cv2.morphologyEx(gray, cv2.MORPH_OPEN, se))
+    paper = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, se)
+    depth = cv2.subtract(paper, gray).astype(np.uint16)
+    ink = (depth * 255 // np.maximum(paper, 1)).astype(np.uint8)
+    bright = percentiles(paper, (90,))[0]
+    ink[paper < OFF_PAPER * bright] = 0
+    return ink
 
 
 def threshold(ink: np.ndarray) -> int:
@@ -160,29 +131,81 @@ def fit_mnist(ink_crop: np.ndarray, mask: np.ndarray, level: int) -> np.ndarray:
     return out
 
 
-def _pieces(ink: np.ndarray, level: int) -> tuple[np.ndarray, list[list[int]]]:
+def _pieces(ink: np.ndarray, level: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Ink pieces by hysteresis: connected at half the threshold, kept if they reach the threshold.
 
     The low level keeps faint joins inside a stroke; the high level rejects paper texture.
-    Returns the low-level ink mask and [x, y, w, h, area] boxes of the kept pieces.
+    Returns the low-level ink mask (uint8 0/1) and an (n, 5) array of x, y, w, h, area.
     """
     low = (ink > level // 2).astype(np.uint8)
+    if allowed is not None:
+        low &= allowed
     n, labels, stats, _ = cv2.connectedComponentsWithStats(low, connectivity=8)
     strong = np.zeros(n, bool)
-    strong[labels[ink > level]] = True
+    strong[labels[(ink > level) & (low > 0)]] = True
     strong[0] = False
-    keep = strong[labels]
-    boxes = [[int(v) for v in stats[i]] for i in np.flatnonzero(strong)]
-    return keep.astype(np.uint8), boxes
+    return strong[labels].astype(np.uint8), stats[strong]
 
 
-def _merge_broken(boxes: list[list[int]]) -> list[list[int]]:
-    """Merge the strokes of one digit: boxes that overlap mostly in x and nearly touch in y
-    (the detached bar of a 5 or 7), or that overlap in area (a stroke inside another's box)."""
+def text_height(boxes: np.ndarray, shape: tuple[int, int]) -> float | None:
+    """The height of the page's handwriting from its pieces: a high percentile of the heights of
+    the pieces shaped like characters, never the tallest (one rule, box or page edge would
+    decide). Not the median either: specks, dots and print are many and small, handwriting is
+    larger, and what is measured against this height (rules, specks) must spare its strokes."""
+    if not len(boxes):
+        return None
+    H, W = shape
+    x, y, w, h = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    inside = (x > 0) & (y > 0) & (x + w < W) & (y + h < H)
+    shaped = (h >= 3) & (w <= 2.0 * h) & (h <= 12 * np.maximum(w, 1)) & (h < 0.5 * H)
+    heights = h[inside & shaped]
+    if not len(heights):
+        return None
+    return float(np.percentile(heights, 90))
+
+
+def _scaled(gray: np.ndarray, f: float) -> np.ndarray:
+    if f >= 1:
+        return gray
+    H, W = gray.shape
+    return cv2.resize(gray, (max(1, round(W * f)), max(1, round(H * f))), interpolation=cv2.INTER_AREA)
+
+
+@dataclass
+class Page:
+    """What segmentation found at one scale: the ink, its level, the cleaned mask and its pieces."""
+    ink: np.ndarray
+    level: int
+    mask: np.ndarray
+    boxes: np.ndarray
+    text_height: float | None
+
+
+def segment(gray: np.ndarray, dark: bool, guess: float | None) -> Page:
+    """Ink, lines removed, pieces; `guess` is the text height in these pixels, if known."""
+    k = guess if guess else max(gray.shape) / 15
+    ink = ink_image(gray, dark, kernel=max(5, int(0.6 * k)) | 1)
+    level = threshold(ink)
+    mask, boxes = _pieces(ink, level)
+    _, unruled = _pieces(ink, level, allowed=remove_rules(mask))
+    height = text_height(unruled, gray.shape) or guess
+    if height:
+        clean, _ = remove_lines(mask, height)
+        mask, boxes = _pieces(ink, level, allowed=clean)
+    return Page(ink, level, mask, boxes, height)
+
+
+def _merge_broken(boxes: list[list[int]], height: float) -> list[list[int]]:
+    """Merge the strokes of one digit (the detached bar of a 5 or 7, a broken loop): boxes that
+    overlap mostly in x and nearly touch in y, or overlap in area; never into more than a digit's
+    height, so a column of digits or a long stroke does not chain everything together."""
     def same_digit(a, b) -> bool:
+        y0, y1 = min(a[1], b[1]), max(a[1] + a[3], b[1] + b[3])
+        if y1 - y0 > 1.3 * height:
+            return False
         overlap_x = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
         overlap_y = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-        if overlap_x > 0.5 * min(a[2], b[2]) and -overlap_y < 0.25 * max(a[3], b[3]):
+        if overlap_x > 0.5 * min(a[2], b[2]) and -overlap_y < 0.2 * height:
             return True
         return overlap_x > 0 and overlap_y > 0 and overlap_x * overlap_y > 0.3 * min(a[2] * a[3], b[2] * b[3])
 
@@ -205,72 +228,75 @@ def _merge_broken(boxes: list[list[int]]) -> list[list[int]]:
     return boxes
 
 
-def _plausible(boxes: list[list[int]], shape: tuple[int, int], min_height: int) -> list[list[int]]:
-    """Drop what is not a digit: specks, dashes and rules, the paper's edge, much smaller marks."""
-    H, W = shape
+def _plausible(boxes: list[list[int]], height: float) -> list[list[int]]:
+    """Drop what is not a digit by its size against the text height: specks and dots, dashes,
+    what is far taller than the text (a leftover rule, a page edge)."""
     out = []
     for x, y, w, h, area in boxes:
-        touches = x == 0 or y == 0 or x + w == W or y + h == H
-        if h < min_height or w > 2.5 * h or h > 15 * w:
-            continue
-        if touches and (w > 0.9 * W or h > 0.9 * H):
+        if h < 0.4 * height or h > 2.5 * height or w > 3 * h or w > 3 * height:
             continue
         out.append([x, y, w, h, area])
-    if out:
-        tallest = max(b[3] for b in out)
-        out = [b for b in out if b[3] >= 0.4 * tallest]   # digits in one picture are alike in size
     return out
 
 
 def _rows(boxes: list[list[int]]) -> list[list[list[int]]]:
-    """Group boxes into text rows by vertical centre, rows top to bottom, each left to right."""
+    """Group boxes into text rows: a box joins the row whose nearest box (in x) overlaps it in y
+    by half the smaller height, so rows may tilt; rows top to bottom, each left to right."""
     rows: list[list[list[int]]] = []
-    for box in sorted(boxes, key=lambda b: b[1] + b[3] / 2):
-        centre = box[1] + box[3] / 2
-        if rows:
-            last = rows[-1]
-            last_centre = np.mean([b[1] + b[3] / 2 for b in last])
-            if abs(centre - last_centre) < 0.5 * np.median([b[3] for b in last]):
-                last.append(box)
-                continue
-        rows.append([box])
-    return [sorted(row, key=lambda b: b[0]) for row in rows]
+    for box in sorted(boxes, key=lambda b: b[0]):
+        best, best_overlap = None, 0.0
+        for row in rows:
+            near = row[-1]
+            overlap = min(near[1] + near[3], box[1] + box[3]) - max(near[1], box[1])
+            score = overlap / min(near[3], box[3])
+            if score > 0.5 and score > best_overlap:
+                best, best_overlap = row, score
+        if best is None:
+            rows.append([box])
+        else:
+            best.append(box)
+    rows.sort(key=lambda row: np.median([b[1] + b[3] / 2 for b in row]))
+    return rows
 
 
-def find_digits(image: np.ndarray, single: bool = False, min_height: float = 0.04) -> list[Digit]:
+def find_digits(image: np.ndarray, single: bool = False) -> list[Digit]:
     """Every digit in `image`, reading order; `single` treats the whole image as one digit.
 
-    min_height is the smallest digit height as a fraction of the image height (multi-digit mode).
+    Localization runs first on a small copy to learn the text height, then at the scale that
+    gives the digits about TEXT_PX pixels, so small handwriting on a big page keeps its strokes.
     """
     gray = to_gray(image)
     H, W = gray.shape
     f = min(1.0, WORK_SIDE / max(H, W))
-    if f < 1:
-        gray = cv2.resize(gray, (max(1, round(W * f)), max(1, round(H * f))), interpolation=cv2.INTER_AREA)
-    ink = ink_image(gray)
-    level = threshold(ink)
-    mask, pieces = _pieces(ink, level)
-    h_img = gray.shape[0]
-    specks = max(2, round(0.02 * h_img))
-    pieces = [b for b in pieces if b[3] >= specks or b[2] >= specks]
-    if not pieces:
+    small = _scaled(gray, f)
+    dark = dark_ink(small)
+    page = segment(small, dark, None)
+    if page.text_height and not single:
+        want = min(1.0, f * TEXT_PX / page.text_height, MAX_SIDE / max(H, W))
+        if want > 1.25 * f:
+            page = segment(_scaled(gray, want), dark, page.text_height * want / f)
+            f = want
+    if not len(page.boxes):
         return []
+    height = page.text_height or page.ink.shape[0] / 4
+    boxes = [[int(v) for v in b] for b in page.boxes]
     if single:
-        x0 = min(b[0] for b in pieces)
-        y0 = min(b[1] for b in pieces)
-        x1 = max(b[0] + b[2] for b in pieces)
-        y1 = max(b[1] + b[3] for b in pieces)
+        x0 = min(b[0] for b in boxes)
+        y0 = min(b[1] for b in boxes)
+        x1 = max(b[0] + b[2] for b in boxes)
+        y1 = max(b[1] + b[3] for b in boxes)
         rows = [[[x0, y0, x1 - x0, y1 - y0, 0]]]
     else:
-        boxes = _plausible(_merge_broken(pieces), ink.shape, max(3, round(min_height * h_img)))
-        rows = _rows(boxes)
+        specks = max(2, 0.25 * height)
+        boxes = [b for b in boxes if b[3] >= specks or b[2] >= specks]
+        rows = _rows(_plausible(_merge_broken(boxes, height), height))
     # Dilated ink mask: keeps anti-aliased stroke edges, drops a neighbour's strokes from the crop.
-    near_ink = cv2.dilate(mask, np.ones((3, 3), np.uint8)).astype(bool)
+    near_ink = cv2.dilate(page.mask, np.ones((3, 3), np.uint8)).astype(bool)
     digits = []
     for r, row in enumerate(rows):
         for x, y, w, h, _ in row:
             crop_mask = near_ink[y:y + h, x:x + w]
-            pixels = fit_mnist(ink[y:y + h, x:x + w], crop_mask, level)
+            pixels = fit_mnist(page.ink[y:y + h, x:x + w], crop_mask, page.level)
             box = (round(x / f), round(y / f), max(1, round(w / f)), max(1, round(h / f)))
             digits.append(Digit(pixels, box, r))
     return digits

@@ -1,0 +1,89 @@
+"""Ruled, squared, table and box lines: found and taken out of the ink before digits are looked for.
+
+A 1 or the bar of a 7 is a line too, so what makes a line a rule is its length against the
+text height and what it meets: a horizontal run longer than ~1.6 digit heights, or a vertical
+run that ends on such a rule at both ends (the side of a box, a table cell, a grid square). Where a stroke crosses a removed line, the gap
+is bridged again, so a digit written across a rule keeps its stroke.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+H_RUN = 1.6          # a horizontal run this many text heights long is a rule, never a digit's bar
+V_RUN = 0.5          # vertical runs this long between two horizontal rules are box sides
+GAP = 0.15           # dotted and dashed rules: gaps this many text heights wide are closed
+
+
+def _runs(mask: np.ndarray, length: int, horizontal: bool, gap: int = 1) -> np.ndarray:
+    """Pixels on straight runs of at least `length`. A 1-pixel thickening across the run lets
+    slightly tilted lines (a photo's perspective) keep their runs, and closing gaps of `gap`
+    along it joins dotted and dashed rules."""
+    length, gap = max(3, int(length)), max(1, int(gap))
+    across, along = ((3, 1), (1, gap)) if horizontal else ((1, 3), (gap, 1))
+    thick = cv2.dilate(mask, np.ones(across, np.uint8))
+    if gap > 1:
+        thick = cv2.morphologyEx(thick, cv2.MORPH_CLOSE, np.ones(along, np.uint8))
+    line = (1, length) if horizontal else (length, 1)
+    runs = cv2.morphologyEx(thick, cv2.MORPH_OPEN, np.ones(line, np.uint8))
+    return cv2.dilate(runs, np.ones(across, np.uint8)) & mask
+
+
+def remove_rules(mask: np.ndarray) -> np.ndarray:
+    """Before the text height is known: take out lines that run across a quarter of the page
+    (ruling, grids, tables), dotted ones included; no digit is that long."""
+    side = max(mask.shape)
+    gap = max(2, side // 100)
+    lines = _runs(mask, side / 4, True, gap) | _runs(mask, side / 4, False, gap)
+    return mask & (1 - lines)
+
+
+def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int) -> np.ndarray:
+    """The vertical runs that end on a horizontal line at both ends: the sides of boxes, cells
+    and grid squares. A digit's stroke may touch one rule (a 1 standing on a line), rarely two."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(vertical, connectivity=8)
+    if n <= 1:
+        return np.zeros_like(vertical)
+    near = cv2.dilate(horizontal, np.ones((2 * reach + 1, 3), np.uint8))
+    H = vertical.shape[0]
+    keep = np.zeros(n, bool)
+    for i in range(1, n):
+        x, y, w, h = stats[i, :4]
+        top = near[y:min(H, y + reach + 1), x:x + w].any()
+        bottom = near[max(0, y + h - reach - 1):y + h, x:x + w].any()
+        keep[i] = top and bottom
+    return keep[labels].astype(np.uint8)
+
+
+def remove_rules(mask: np.ndarray) -> np.ndarray:
+    """Before the text height is known: take out lines that run across a quarter of the page
+    (ruling, grids, tables), dotted ones included; no digit is that long."""
+    side = max(mask.shape)
+    gap = max(2, side // 100)
+    lines = _runs(mask, side / 4, True, gap) | _runs(mask, side / 4, False, gap)
+    return mask & (1 - lines)
+
+
+def _networks(mask: np.ndarray, text_height: float) -> np.ndarray:
+    """Pixels of pieces far larger than a digit: grids, tables, boxes, page-long rules."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    big = (stats[:, cv2.CC_STAT_WIDTH] > NETWORK * text_height) | (stats[:, cv2.CC_STAT_HEIGHT] > NETWORK * text_height)
+    big[0] = False
+    return big[labels].astype(np.uint8)
+
+
+def remove_lines(mask: np.ndarray, text_height: float) -> tuple[np.ndarray, np.ndarray]:
+    """(mask without lines, the line pixels). `mask` is uint8 0/1 ink."""
+    gap = max(1, int(GAP * text_height))
+    horizontal = _runs(mask, H_RUN * text_height, True, gap)
+    vertical = _runs(mask, V_RUN * text_height, False, gap)
+    vertical = _box_sides(vertical, horizontal, reach=max(2, int(0.1 * text_height)))
+    lines = horizontal | vertical
+    kept = mask & (1 - lines)
+    # Bridge strokes that cross a removed line: a line pixel with ink just above and below
+    # (left and right, for vertical lines) belongs to the stroke too.
+    span = max(3, int(0.15 * text_height)) | 1
+    across_h = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, np.ones((span, 1), np.uint8)) & horizontal
+    across_v = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, np.ones((1, span), np.uint8)) & vertical
+    kept |= (across_h | across_v) & mask
+    return kept, lines
