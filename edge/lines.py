@@ -1,8 +1,8 @@
 """Ruled, squared, table and box lines: found and taken out of the ink before digits are looked for.
 
 A 1 or the bar of a 7 is a line too, so what makes a line a rule is its length against the
-text height and what it meets: a horizontal run longer than ~1.6 digit heights, or a vertical
-run that ends on such a rule at both ends (the side of a box, a table cell, a grid square). Where a stroke crosses a removed line, the gap
+text height and what it meets: a run longer than ~1.6 digit heights, or a shorter vertical run
+that ends on a horizontal rule at both ends (the side of a box or a table cell). Where a stroke crosses a removed line, the gap
 is bridged again, so a digit written across a rule keeps its stroke.
 """
 from __future__ import annotations
@@ -25,7 +25,12 @@ def _runs(mask: np.ndarray, length: int, horizontal: bool, gap: int = 1) -> np.n
     if gap > 1:
         thick = cv2.morphologyEx(thick, cv2.MORPH_CLOSE, np.ones(along, np.uint8))
     line = (1, length) if horizontal else (length, 1)
-    runs = cv2.morphologyEx(thick, cv2.MORPH_OPEN, np.ones(line, np.uint8))
+    return cv2.morphologyEx(thick, cv2.MORPH_OPEN, np.ones(line, np.uint8))
+
+
+def _ink_on(runs: np.ndarray, mask: np.ndarray, horizontal: bool) -> np.ndarray:
+    """The ink pixels a run covers (a run was found on ink thickened by one pixel across)."""
+    across = (3, 1) if horizontal else (1, 3)
     return cv2.dilate(runs, np.ones(across, np.uint8)) & mask
 
 
@@ -34,7 +39,8 @@ def remove_rules(mask: np.ndarray) -> np.ndarray:
     (ruling, grids, tables), dotted ones included; no digit is that long."""
     side = max(mask.shape)
     gap = max(2, side // 100)
-    lines = _runs(mask, side / 4, True, gap) | _runs(mask, side / 4, False, gap)
+    lines = (_ink_on(_runs(mask, side / 4, True, gap), mask, True)
+             | _ink_on(_runs(mask, side / 4, False, gap), mask, False))
     return mask & (1 - lines)
 
 
@@ -60,7 +66,8 @@ def remove_rules(mask: np.ndarray) -> np.ndarray:
     (ruling, grids, tables), dotted ones included; no digit is that long."""
     side = max(mask.shape)
     gap = max(2, side // 100)
-    lines = _runs(mask, side / 4, True, gap) | _runs(mask, side / 4, False, gap)
+    lines = (_ink_on(_runs(mask, side / 4, True, gap), mask, True)
+             | _ink_on(_runs(mask, side / 4, False, gap), mask, False))
     return mask & (1 - lines)
 
 
@@ -76,8 +83,9 @@ def remove_lines(mask: np.ndarray, text_height: float) -> tuple[np.ndarray, np.n
     """(mask without lines, the line pixels). `mask` is uint8 0/1 ink."""
     gap = max(1, int(GAP * text_height))
     horizontal = _runs(mask, H_RUN * text_height, True, gap)
-    vertical = _runs(mask, V_RUN * text_height, False, gap)
-    vertical = _box_sides(vertical, horizontal, reach=max(2, int(0.1 * text_height)))
+    vertical = _runs(mask, H_RUN * text_height, False, gap) | _box_sides(
+        _runs(mask, V_RUN * text_height, False), horizontal, reach=1)
+    horizontal, vertical = _ink_on(horizontal, mask, True), _ink_on(vertical, mask, False)
     lines = horizontal | vertical
     kept = mask & (1 - lines)
     # Bridge strokes that cross a removed line: a line pixel with ink just above and below

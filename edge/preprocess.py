@@ -259,13 +259,14 @@ def _rows(boxes: list[list[int]]) -> list[list[list[int]]]:
     return rows
 
 
-def find_digits(image: np.ndarray, single: bool = False) -> list[Digit]:
-    """Every digit in `image`, reading order; `single` treats the whole image as one digit.
+def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, float, list[list[list[int]]]]:
+    """The page at its working scale `f` and the digit boxes on it ([x, y, w, h, area] in the
+    page's pixels), in rows.
 
-    Localization runs first on a small copy to learn the text height, then at the scale that
-    gives the digits about TEXT_PX pixels, so small handwriting on a big page keeps its strokes.
+    A first look on a small copy learns the polarity and the text height; then, if the digits
+    are small, the page is segmented again at the scale that makes them about TEXT_PX tall, so
+    small handwriting on a big page keeps its strokes.
     """
-    gray = to_gray(image)
     H, W = gray.shape
     f = min(1.0, WORK_SIDE / max(H, W))
     small = _scaled(gray, f)
@@ -277,7 +278,7 @@ def find_digits(image: np.ndarray, single: bool = False) -> list[Digit]:
             page = segment(_scaled(gray, want), dark, page.text_height * want / f)
             f = want
     if not len(page.boxes):
-        return []
+        return page, f, []
     height = page.text_height or page.ink.shape[0] / 4
     boxes = [[int(v) for v in b] for b in page.boxes]
     if single:
@@ -285,11 +286,15 @@ def find_digits(image: np.ndarray, single: bool = False) -> list[Digit]:
         y0 = min(b[1] for b in boxes)
         x1 = max(b[0] + b[2] for b in boxes)
         y1 = max(b[1] + b[3] for b in boxes)
-        rows = [[[x0, y0, x1 - x0, y1 - y0, 0]]]
-    else:
-        specks = max(2, 0.25 * height)
-        boxes = [b for b in boxes if b[3] >= specks or b[2] >= specks]
-        rows = _rows(_plausible(_merge_broken(boxes, height), height))
+        return page, f, [[[x0, y0, x1 - x0, y1 - y0, 0]]]
+    specks = max(2, 0.25 * height)
+    boxes = [b for b in boxes if b[3] >= specks or b[2] >= specks]
+    return page, f, _rows(_plausible(_merge_broken(boxes, height), height))
+
+
+def find_digits(image: np.ndarray, single: bool = False) -> list[Digit]:
+    """Every digit in `image`, reading order; `single` treats the whole image as one digit."""
+    page, f, rows = locate(to_gray(image), single)
     # Dilated ink mask: keeps anti-aliased stroke edges, drops a neighbour's strokes from the crop.
     near_ink = cv2.dilate(page.mask, np.ones((3, 3), np.uint8)).astype(bool)
     digits = []
