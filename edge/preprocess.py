@@ -24,6 +24,7 @@ from .lines import remove_lines, remove_rules
 cv2.setNumThreads(1)
 
 WORK_SIDE = 320          # a first look, at this long side, learns the polarity and the text height
+FIRST_LOOK_SIDE = 800    # (photos over twice this size get a first look at this long side instead)
 TEXT_PX = 32             # then digits are found where they are about this tall (MNIST's are 20 of 28)
 MAX_SIDE = 2400          # but never on more than this long side (time, memory)
 MIN_CONTRAST = 20        # ink must stand this far (of 255) above the paper at the least
@@ -188,7 +189,9 @@ def segment(gray: np.ndarray, dark: bool, guess: float | None) -> Page:
     level = threshold(ink)
     mask, boxes = _pieces(ink, level)
     _, unruled = _pieces(ink, level, allowed=remove_rules(mask))
-    height = text_height(unruled, gray.shape) or guess
+    height = text_height(unruled, gray.shape)
+    if guess:   # the first look could not see small print; at this scale it can, so measure again
+        height = float(np.clip(height or guess, 0.7 * guess, 1.5 * guess))
     if height:
         clean, _ = remove_lines(mask, height)
         mask, boxes = _pieces(ink, level, allowed=clean)
@@ -211,20 +214,23 @@ def _merge_broken(boxes: list[list[int]], height: float) -> list[list[int]]:
 
     boxes = [list(b) for b in boxes]
     merged = True
-    while merged:
+    while merged:      # a sweep in x finds the candidates: both tests need the boxes to overlap in x
         merged = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                a, b = boxes[i], boxes[j]
-                if same_digit(a, b):
-                    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
-                    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
-                    boxes[i] = [x0, y0, x1 - x0, y1 - y0, a[4] + b[4]]
-                    del boxes[j]
+        boxes.sort(key=lambda b: b[0])
+        out: list[list[int]] = []
+        for box in boxes:
+            for k in range(len(out) - 1, -1, -1):
+                other = out[k]
+                if other[0] + other[2] > box[0] and same_digit(other, box):
+                    x0, y0 = min(other[0], box[0]), min(other[1], box[1])
+                    x1 = max(other[0] + other[2], box[0] + box[2])
+                    y1 = max(other[1] + other[3], box[1] + box[3])
+                    out[k] = [x0, y0, x1 - x0, y1 - y0, other[4] + box[4]]
                     merged = True
                     break
-            if merged:
-                break
+            else:
+                out.append(box)
+        boxes = out
     return boxes
 
 
@@ -268,7 +274,7 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, float, list[li
     small handwriting on a big page keeps its strokes.
     """
     H, W = gray.shape
-    f = min(1.0, WORK_SIDE / max(H, W))
+    f = min(1.0, (WORK_SIDE if max(H, W) <= 2 * FIRST_LOOK_SIDE else FIRST_LOOK_SIDE) / max(H, W))
     small = _scaled(gray, f)
     dark = dark_ink(small)
     page = segment(small, dark, None)
