@@ -28,6 +28,7 @@ FIRST_LOOK_SIDE = 800    # (photos over twice this size get a first look at this
 TEXT_PX = 32             # then digits are found where they are about this tall (MNIST's are 20 of 28)
 MAX_SIDE = 2400          # but never on more than this long side (time, memory)
 MIN_CONTRAST = 20        # ink must stand this far (of 255) above the paper at the least
+OTSU_CAP = 2.5           # the ink level is at most this many times the noise floor
 OFF_PAPER = 0.4          # paper darker than this fraction of the page's bright paper is off the page
 
 
@@ -94,7 +95,8 @@ def ink_image(gray: np.ndarray, dark: bool, kernel: int) -> np.ndarray:
 
 
 def threshold(ink: np.ndarray) -> int:
-    """Otsu, but never below the noise floor: a blank page must give no digits."""
+    """Otsu, but never below the noise floor (a blank page must give no digits) and never far
+    above it: on a page with bold print, Otsu splits print from paper and loses a faint pen."""
     otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     hist = np.bincount(ink.ravel(), minlength=256)
     med = int(np.searchsorted(np.cumsum(hist), hist.sum() / 2))
@@ -102,7 +104,8 @@ def threshold(ink: np.ndarray) -> int:
     order = np.argsort(distance, kind="stable")
     mad = distance[order][np.searchsorted(np.cumsum(hist[order]), hist.sum() / 2)]
     noise = 1.4826 * mad
-    return int(max(otsu, med + MIN_CONTRAST, med + 5 * noise))
+    floor = max(med + MIN_CONTRAST, med + 5 * noise)
+    return int(max(floor, min(otsu, OTSU_CAP * floor)))
 
 
 def fit_mnist(ink_crop: np.ndarray, mask: np.ndarray, level: int) -> np.ndarray:
