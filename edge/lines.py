@@ -34,22 +34,21 @@ def _ink_on(runs: np.ndarray, mask: np.ndarray, horizontal: bool) -> np.ndarray:
     return cv2.dilate(runs, np.ones(across, np.uint8)) & mask
 
 
-def remove_rules(mask: np.ndarray) -> np.ndarray:
-    """Before the text height is known: take out lines that run across a quarter of the page
+def page_rules(mask: np.ndarray) -> np.ndarray:
+    """Before the text height is known: the lines that run across a quarter of the page
     (ruling, grids, tables), dotted ones included; no digit is that long."""
     side = max(mask.shape)
     gap = max(2, side // 100)
-    lines = (_ink_on(_runs(mask, side / 4, True, gap), mask, True)
-             | _ink_on(_runs(mask, side / 4, False, gap), mask, False))
-    return mask & (1 - lines)
+    return (_ink_on(_runs(mask, side / 4, True, gap), mask, True)
+            | _ink_on(_runs(mask, side / 4, False, gap), mask, False))
 
 
 def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int) -> np.ndarray:
     """The vertical runs that end on a horizontal line at both ends: the sides of boxes, cells
     and grid squares. A digit's stroke may touch one rule (a 1 standing on a line), rarely two."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(vertical, connectivity=8)
-    if n <= 1:
+    if not horizontal.any() or not vertical.any():
         return np.zeros_like(vertical)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(vertical, connectivity=8)
     near = cv2.dilate(horizontal, np.ones((2 * reach + 1, 3), np.uint8))
     H = vertical.shape[0]
     keep = np.zeros(n, bool)
@@ -61,22 +60,13 @@ def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int) -> np.n
     return keep[labels].astype(np.uint8)
 
 
-def remove_rules(mask: np.ndarray) -> np.ndarray:
-    """Before the text height is known: take out lines that run across a quarter of the page
+def page_rules(mask: np.ndarray) -> np.ndarray:
+    """Before the text height is known: the lines that run across a quarter of the page
     (ruling, grids, tables), dotted ones included; no digit is that long."""
     side = max(mask.shape)
     gap = max(2, side // 100)
-    lines = (_ink_on(_runs(mask, side / 4, True, gap), mask, True)
-             | _ink_on(_runs(mask, side / 4, False, gap), mask, False))
-    return mask & (1 - lines)
-
-
-def _networks(mask: np.ndarray, text_height: float) -> np.ndarray:
-    """Pixels of pieces far larger than a digit: grids, tables, boxes, page-long rules."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    big = (stats[:, cv2.CC_STAT_WIDTH] > NETWORK * text_height) | (stats[:, cv2.CC_STAT_HEIGHT] > NETWORK * text_height)
-    big[0] = False
-    return big[labels].astype(np.uint8)
+    return (_ink_on(_runs(mask, side / 4, True, gap), mask, True)
+            | _ink_on(_runs(mask, side / 4, False, gap), mask, False))
 
 
 def remove_lines(mask: np.ndarray, text_height: float) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .lines import remove_lines, remove_rules
+from .lines import page_rules, remove_lines
 
 # One OpenCV thread per process: frames are small, so a thread pool costs more than it saves;
 # folder classification scales with processes instead; and a process with OpenCV's pool running
@@ -187,17 +187,19 @@ class Page:
 
 def segment(gray: np.ndarray, dark: bool, guess: float | None) -> Page:
     """Ink, lines removed, pieces; `guess` is the text height in these pixels, if known."""
-    k = guess if guess else max(gray.shape) / 15
-    ink = ink_image(gray, dark, kernel=max(5, int(0.6 * k)) | 1)
+    k = guess if guess else max(gray.shape) / 10
+    ink = ink_image(gray, dark, kernel=max(5, int(0.8 * k)) | 1)
     level = threshold(ink)
     mask, boxes = _pieces(ink, level)
-    _, unruled = _pieces(ink, level, allowed=remove_rules(mask))
+    rules = page_rules(mask)
+    unruled = _pieces(ink, level, allowed=mask & (1 - rules))[1] if rules.any() else boxes
     height = text_height(unruled, gray.shape)
     if guess:   # the first look could not see small print; at this scale it can, so measure again
         height = float(np.clip(height or guess, 0.7 * guess, 1.5 * guess))
     if height:
-        clean, _ = remove_lines(mask, height)
-        mask, boxes = _pieces(ink, level, allowed=clean)
+        clean, lines = remove_lines(mask, height)
+        if lines.any():
+            mask, boxes = _pieces(ink, level, allowed=clean)
     return Page(ink, level, mask, boxes, height)
 
 
