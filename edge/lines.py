@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 H_RUN = 1.6          # a horizontal run this many text heights long is a rule, never a digit's bar
+RULE_THICKNESS = 0.05  # a page-long rule is at most this thick for its length
 V_RUN = 0.5          # vertical runs this long between two horizontal rules are box sides
 GAP = 0.15           # dotted and dashed rules: gaps this many text heights wide are closed
 
@@ -25,7 +26,10 @@ def _runs(mask: np.ndarray, length: int, horizontal: bool, gap: int = 1) -> np.n
     if gap > 1:
         thick = cv2.morphologyEx(thick, cv2.MORPH_CLOSE, np.ones(along, np.uint8))
     line = (1, length) if horizontal else (length, 1)
-    return cv2.morphologyEx(thick, cv2.MORPH_OPEN, np.ones(line, np.uint8))
+    # Outside the image is not ink: by default OpenCV's erosion treats it as ink, and a kernel
+    # longer than a small crop then keeps a digit's bar as a "run".
+    return cv2.morphologyEx(thick, cv2.MORPH_OPEN, np.ones(line, np.uint8),
+                            borderType=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def _ink_on(runs: np.ndarray, mask: np.ndarray, horizontal: bool) -> np.ndarray:
@@ -34,13 +38,25 @@ def _ink_on(runs: np.ndarray, mask: np.ndarray, horizontal: bool) -> np.ndarray:
     return cv2.dilate(runs, np.ones(across, np.uint8)) & mask
 
 
+def _thin(runs: np.ndarray, horizontal: bool) -> np.ndarray:
+    """The runs that are thin for their length, as rules are (a digit's stroke is ~1/8 as thick
+    as it is long, so a 1 filling a small crop or a camera frame is not a rule)."""
+    if not runs.any():
+        return runs
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+    length = stats[:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT]
+    thin = stats[:, cv2.CC_STAT_AREA] <= RULE_THICKNESS * length * length
+    thin[0] = False
+    return thin[labels].astype(np.uint8)
+
+
 def page_rules(mask: np.ndarray) -> np.ndarray:
-    """Before the text height is known: the lines that run across a quarter of the page
-    (ruling, grids, tables), dotted ones included; no digit is that long."""
+    """Before the text height is known: thin lines that run across a quarter of the page
+    (ruling, grids, tables), dotted ones included; no digit is that long and that thin."""
     side = max(mask.shape)
     gap = max(2, side // 100)
-    return (_ink_on(_runs(mask, side / 4, True, gap), mask, True)
-            | _ink_on(_runs(mask, side / 4, False, gap), mask, False))
+    return (_ink_on(_thin(_runs(mask, side / 4, True, gap), True), mask, True)
+            | _ink_on(_thin(_runs(mask, side / 4, False, gap), False), mask, False))
 
 
 def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int) -> np.ndarray:
@@ -60,13 +76,25 @@ def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int) -> np.n
     return keep[labels].astype(np.uint8)
 
 
+def _thin(runs: np.ndarray, horizontal: bool) -> np.ndarray:
+    """The runs that are thin for their length, as rules are (a digit's stroke is ~1/8 as thick
+    as it is long, so a 1 filling a small crop or a camera frame is not a rule)."""
+    if not runs.any():
+        return runs
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+    length = stats[:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT]
+    thin = stats[:, cv2.CC_STAT_AREA] <= RULE_THICKNESS * length * length
+    thin[0] = False
+    return thin[labels].astype(np.uint8)
+
+
 def page_rules(mask: np.ndarray) -> np.ndarray:
-    """Before the text height is known: the lines that run across a quarter of the page
-    (ruling, grids, tables), dotted ones included; no digit is that long."""
+    """Before the text height is known: thin lines that run across a quarter of the page
+    (ruling, grids, tables), dotted ones included; no digit is that long and that thin."""
     side = max(mask.shape)
     gap = max(2, side // 100)
-    return (_ink_on(_runs(mask, side / 4, True, gap), mask, True)
-            | _ink_on(_runs(mask, side / 4, False, gap), mask, False))
+    return (_ink_on(_thin(_runs(mask, side / 4, True, gap), True), mask, True)
+            | _ink_on(_thin(_runs(mask, side / 4, False, gap), False), mask, False))
 
 
 def remove_lines(mask: np.ndarray, text_height: float) -> tuple[np.ndarray, np.ndarray]:

@@ -161,8 +161,10 @@ def text_height(boxes: np.ndarray, shape: tuple[int, int]) -> float | None:
     H, W = shape
     x, y, w, h = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
     inside = (x > 0) & (y > 0) & (x + w < W) & (y + h < H)
-    shaped = (h >= 3) & (w <= 2.0 * h) & (h <= 12 * np.maximum(w, 1)) & (h < 0.5 * H)
+    shaped = (h >= 3) & (w <= 2.0 * h) & (h <= 12 * np.maximum(w, 1))
     heights = h[inside & shaped]
+    if not len(heights):    # a crop the digit fills touches the border
+        heights = h[shaped]
     if not len(heights):
         return None
     return float(np.percentile(heights, 90))
@@ -187,8 +189,11 @@ class Page:
 
 def segment(gray: np.ndarray, dark: bool, guess: float | None) -> Page:
     """Ink, lines removed, pieces; `guess` is the text height in these pixels, if known."""
-    k = guess if guess else max(gray.shape) / 10
-    ink = ink_image(gray, dark, kernel=max(5, int(0.8 * k)) | 1)
+    side = max(gray.shape)
+    # Wider than any stroke: 0.8 digit heights, or before the height is known, 8 % of the side
+    # (a third of a small crop, where one digit fills the image).
+    k = 0.8 * guess if guess else max(0.08 * side, min(side / 3, 12))
+    ink = ink_image(gray, dark, kernel=max(5, int(k)) | 1)
     level = threshold(ink)
     mask, boxes = _pieces(ink, level)
     rules = page_rules(mask)

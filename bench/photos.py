@@ -1,0 +1,115 @@
+"""Real photos of paper: this reader beside Tesseract 5, scored the same way, on one core.
+
+python -m bench.photos [--photos DIR] [--psm 3 4 6 11 12] [--out results.json]
+DIR holds images and a labels.json (default: $PHOTOS_DIR or ../shared/datasets/real-photos).
+Both readers get the same decoded image (EXIF orientation applied); Tesseract runs with a digits
+whitelist and one thread, once per page-segmentation mode, and the mode that reads the most
+digits right is its row. Seconds per photo include decoding (ours) or Tesseract's own start-up.
+Without the folder or without `tesseract` on PATH, says so and leaves that part out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+from edge.classify import Settings, classify, photo_results
+from edge.images import find_images, read_image
+from edge.interpreter import DEFAULT_MODEL, read_manifest
+from edge.score import PhotoResult, photo_table, read_photo_labels, totals
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PHOTOS = Path(os.environ.get("PHOTOS_DIR", ROOT.parent / "shared" / "datasets" / "real-photos"))
+PSM_MODES = (3, 4, 6, 11, 12)
+
+
+def ours(folder: Path, model: Path) -> list[PhotoResult]:
+    """This toolkit's folder classifier, one worker (one core), as a user runs it."""
+    labels = folder / "labels.json"
+    entries = [e for e in find_images([str(folder)]) if Path(e.path).name in read_photo_labels(labels)[0]]
+    rows = classify(entries, Settings(str(model), read_manifest(model)), workers=1)
+    return photo_results(rows, labels)
+
+
+def tesseract(folder: Path, psm: int) -> list[PhotoResult]:
+    labels, printed = read_photo_labels(folder / "labels.json")
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in sorted(labels):
+            png = Path(tmp) / "page.png"
+            cv2.imwrite(str(png), read_image(str(folder / name), reduce=False))
+            start = time.perf_counter()
+            r = subprocess.run(["tesseract", str(png), "stdout", "--psm", str(psm),
+                                "-c", "tessedit_char_whitelist=0123456789"],
+                               capture_output=True, text=True, env=env, check=False)
+            seconds = time.perf_counter() - start
+            text = r.stdout if r.returncode == 0 else ""
+            reading = "\n".join(line.strip() for line in text.splitlines() if line.strip())
+            out.append(PhotoResult(name, labels[name], reading, seconds, name in printed))
+    return out
+
+
+def run(folder: Path, model: Path, modes: tuple[int, ...]) -> dict | None:
+    if not (folder / "labels.json").is_file():
+        print(f"bench.photos: no labelled photos at {folder} (set PHOTOS_DIR); skipped", file=sys.stderr)
+        return None
+    mine = ours(folder, model)
+    result = {"folder": str(folder), "reader": {"totals": totals(mine), "table": photo_table(mine)}}
+    if shutil.which("tesseract") is None:
+        print("bench.photos: tesseract not installed (apt-get install tesseract-ocr); comparison skipped",
+              file=sys.stderr)
+        return result
+    version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    by_mode = {psm: tesseract(folder, psm) for psm in modes}
+    best = max(by_mode, key=lambda psm: (totals(by_mode[psm])["right"], -totals(by_mode[psm])["clean_extra"]))
+    result["tesseract"] = {"version": version.strip(), "best_psm": best,
+                           "by_psm": {str(psm): totals(r) for psm, r in by_mode.items()},
+                           "totals": totals(by_mode[best]), "table": photo_table(by_mode[best])}
+    return result
+
+
+def markdown(r: dict) -> str:
+    lines = ["| real photos, 1 core | digits right | extras (no print) | CER (no print) | s/photo mean | max |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    rows = [("this reader", r["reader"]["totals"])]
+    if "tesseract" in r:
+        t = r["tesseract"]
+        rows.append((f"{t['version']}, --psm {t['best_psm']}, digits whitelist", t["totals"]))
+    for name, t in rows:
+        lines.append(f"| {name} | {t['right']}/{t['digits']} ({t['right_rate']:.1%}) | {t['clean_extra']}/"
+                     f"{t['clean_digits']} ({t['clean_extra_rate']:.1%}) | {t['clean_cer']:.1%} | "
+                     f"{t['mean_seconds']:.2f} | {t['max_seconds']:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.photos", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="folder with images and labels.json")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    p.add_argument("--psm", type=int, nargs="+", default=list(PSM_MODES), help="Tesseract modes to try")
+    p.add_argument("--out", type=Path, help="write the figures here as JSON")
+    args = p.parse_args(argv)
+    r = run(args.photos, args.model, tuple(args.psm))
+    if r is None:
+        return 0
+    print(markdown(r))
+    print("\nthis reader, per photo:\n" + r["reader"]["table"])
+    if "tesseract" in r:
+        print(f"\nTesseract (--psm {r['tesseract']['best_psm']}), per photo:\n" + r["tesseract"]["table"])
+    if args.out:
+        args.out.write_text(json.dumps(r, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
