@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from edge.interpreter import DigitModel  # noqa: E402
 
-from . import pipeline  # noqa: E402
+from . import photos, pipeline  # noqa: E402
 
 MODES = ("float32", "float16", "dynamic", "int8")
 
@@ -203,6 +203,8 @@ def markdown(r: dict) -> str:
     lines += ["", "| folder | images/s median | min–max |", "| --- | --- | --- |"]
     for k, v in r["folder"].items():
         lines.append(f"| {k} | {v['median']:,.1f} | {v['min']:,.1f}–{v['max']:,.1f} |")
+    if r.get("photos"):
+        lines += ["", photos.markdown(r["photos"])]
     lines += ["", "| file | bytes |", "| --- | --- |"] + [f"| {k} | {v:,} |" for k, v in r["sizes"].items()]
     lines += ["", f"Peak RSS of `python -m edge` on a video: {r['memory']['edge_runtime_peak_rss_mb']:.0f} MB.",
               f"int8 batched vs Keras predict per image: {r['int8_batched_vs_keras_predict']:,.0f}x."]
@@ -215,6 +217,8 @@ def main(argv=None) -> int:
     p.add_argument("--models", type=Path, default=ROOT / "models")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, Keras cache, download)")
+    p.add_argument("--photos", type=Path, default=photos.DEFAULT_PHOTOS,
+                   help="labelled real photos (default: $PHOTOS_DIR or ../shared/datasets/real-photos)")
     args = p.parse_args(argv)
     from train.data import load_mnist
     (_, _), (x, y) = load_mnist(args.data_dir)
@@ -226,6 +230,8 @@ def main(argv=None) -> int:
     r["int8_batched_vs_keras_predict"] = r["inference"]["keras_predict_batch1"]["median"] / int8
     r["camera"] = camera(args.models, args.quick, args.data_dir)
     r["folder"] = folders(args.models, args.quick, args.data_dir)
+    # Real photos beside Tesseract (quick: its usual page-segmentation mode only).
+    r["photos"] = photos.run(args.photos, args.models / "digit_int8.tflite", (11,) if args.quick else photos.PSM_MODES)
     r["sizes"] = sizes(args.models)
     r["memory"] = edge_peak_rss(args.models, x, y)
     r["seconds"] = time.perf_counter() - start

@@ -246,10 +246,10 @@ def _merge_broken(boxes: list[list[int]], height: float) -> list[list[int]]:
 
 def _plausible(boxes: list[list[int]], height: float) -> list[list[int]]:
     """Drop what is not a digit by its size against the text height: specks and dots, dashes,
-    what is far taller than the text (a leftover rule, a page edge)."""
+    what is far taller than the text (a leftover rule), hairlines (the fringe of a page edge)."""
     out = []
     for x, y, w, h, area in boxes:
-        if h < 0.4 * height or h > 2.5 * height or w > 3 * h or w > 3 * height:
+        if h < 0.4 * height or h > 2.5 * height or w > 3 * h or w > 3 * height or w < 0.06 * height:
             continue
         out.append([x, y, w, h, area])
     return out
