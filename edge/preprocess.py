@@ -27,8 +27,11 @@ WORK_SIDE = 320          # a first look, at this long side, learns the polarity 
 FIRST_LOOK_SIDE = 800    # (photos over twice this size get a first look at this long side instead)
 TEXT_PX = 32             # then digits are found where they are about this tall (MNIST's are 20 of 28)
 MAX_SIDE = 2400          # but never on more than this long side (time, memory)
+MIN_DIGIT_PX = 10        # nothing shorter than this, in the input's pixels, is read as a digit
 MIN_CONTRAST = 20        # ink must stand this far (of 255) above the paper at the least
+STRONG_SHARE = 0.2       # a piece is ink when this share of its pixels reach the ink level
 OTSU_CAP = 2.5           # the ink level is at most this many times the noise floor
+DIM_PAPER = 96           # contrast is relative to the paper, but noise on paper darker than this is not magnified
 OFF_PAPER = 0.4          # paper darker than this fraction of the page's bright paper is off the page
 
 
@@ -84,19 +87,34 @@ def ink_image(gray: np.ndarray, dark: bool, kernel: int) -> np.ndarray:
     above what an opening leaves.
     """
     se = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
+    op = cv2.MORPH_CLOSE if dark else cv2.MORPH_OPEN
+    background = _unpad(cv2.morphologyEx(_extrapolated(gray, kernel), op, se), kernel)
     if not dark:
-        return cv2.subtract(gray, cv2.morphologyEx(gray, cv2.MORPH_OPEN, se))
-    paper = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, se)
-    depth = cv2.subtract(paper, gray).astype(np.uint16)
-    ink = (depth * 255 // np.maximum(paper, 1)).astype(np.uint8)
-    bright = percentiles(paper, (90,))[0]
-    ink[paper < OFF_PAPER * bright] = 0
+        return cv2.subtract(gray, background)
+    depth = cv2.subtract(background, gray).astype(np.uint16)
+    ink = np.minimum(depth * 255 // np.maximum(background, DIM_PAPER), 255).astype(np.uint8)
+    bright = percentiles(background, (90,))[0]
+    ink[background < OFF_PAPER * bright] = 0
     return ink
 
 
-def threshold(ink: np.ndarray) -> int:
-    """Otsu, but never below the noise floor (a blank page must give no digits) and never far
-    above it: on a page with bold print, Otsu splits print from paper and loses a faint pen."""
+def _extrapolated(gray: np.ndarray, pad: int) -> np.ndarray:
+    """The image padded by continuing its gradients (2 x edge - mirror image). A closing near an
+    edge otherwise sees only the brighter side of a vignette and calls the dark corner ink."""
+    rep = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE).astype(np.int16)
+    ref = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REFLECT_101).astype(np.int16)
+    return np.clip(2 * rep - ref, 0, 255).astype(np.uint8)
+
+
+def _unpad(image: np.ndarray, pad: int) -> np.ndarray:
+    return image[pad:image.shape[0] - pad, pad:image.shape[1] - pad]
+
+
+def threshold(ink: np.ndarray) -> tuple[int, int]:
+    """(level, low): the ink level is Otsu's, but never below the noise floor (a blank page must
+    give no digits) and never far above it (on a page with bold print, Otsu splits print from
+    paper and loses a faint pen). The low level, where a stroke's faint joins still count, stays
+    above the noise, or noise would join into pieces that reach the level somewhere."""
     otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     hist = np.bincount(ink.ravel(), minlength=256)
     med = int(np.searchsorted(np.cumsum(hist), hist.sum() / 2))
@@ -105,7 +123,8 @@ def threshold(ink: np.ndarray) -> int:
     mad = distance[order][np.searchsorted(np.cumsum(hist[order]), hist.sum() / 2)]
     noise = 1.4826 * mad
     floor = max(med + MIN_CONTRAST, med + 5 * noise)
-    return int(max(floor, min(otsu, OTSU_CAP * floor)))
+    level = int(max(floor, min(otsu, OTSU_CAP * floor)))
+    return level, int(max(level // 2, med + 3 * noise))
 
 
 def fit_mnist(ink_crop: np.ndarray, mask: np.ndarray, level: int) -> np.ndarray:
@@ -135,23 +154,26 @@ def fit_mnist(ink_crop: np.ndarray, mask: np.ndarray, level: int) -> np.ndarray:
     return out
 
 
-def _pieces(ink: np.ndarray, level: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Ink pieces by hysteresis: connected at half the threshold, kept if they reach the threshold.
+def _pieces(ink: np.ndarray, level: int, low: int, allowed: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Ink pieces by hysteresis: connected above `low`, kept if they reach `level`.
 
     The low level keeps faint joins inside a stroke; the high level rejects paper texture.
     Returns the low-level ink mask (uint8 0/1) and an (n, 5) array of x, y, w, h, area.
     """
-    low = (ink > level // 2).astype(np.uint8)
+    joined = (ink > low).astype(np.uint8)
     if allowed is not None:
-        low &= allowed
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(low, connectivity=8)
-    strong = np.zeros(n, bool)
-    strong[labels[(ink > level) & (low > 0)]] = True
+        joined &= allowed
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    above = np.bincount(labels[(ink > level) & (joined > 0)], minlength=n)
+    # A stroke is mostly above the level; noise joined at the low level reaches it in a few pixels.
+    strong = above >= STRONG_SHARE * stats[:, cv2.CC_STAT_AREA]
+    strong &= above > 0
     strong[0] = False
     return strong[labels].astype(np.uint8), stats[strong]
 
 
-def text_height(boxes: np.ndarray, shape: tuple[int, int]) -> float | None:
+def text_height(boxes: np.ndarray, shape: tuple[int, int], smallest: float = 3) -> float | None:
     """The height of the page's handwriting from its pieces: a high percentile of the heights of
     the pieces shaped like characters, never the tallest (one rule, box or page edge would
     decide). Not the median either: specks, dots and print are many and small, handwriting is
@@ -161,7 +183,7 @@ def text_height(boxes: np.ndarray, shape: tuple[int, int]) -> float | None:
     H, W = shape
     x, y, w, h = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
     inside = (x > 0) & (y > 0) & (x + w < W) & (y + h < H)
-    shaped = (h >= 3) & (w <= 2.0 * h) & (h <= 12 * np.maximum(w, 1))
+    shaped = (h >= smallest) & (w <= 2.0 * h) & (h <= 12 * np.maximum(w, 1))
     heights = h[inside & shaped]
     if not len(heights):    # a crop the digit fills touches the border
         heights = h[shaped]
@@ -187,24 +209,25 @@ class Page:
     text_height: float | None
 
 
-def segment(gray: np.ndarray, dark: bool, guess: float | None) -> Page:
-    """Ink, lines removed, pieces; `guess` is the text height in these pixels, if known."""
+def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float) -> Page:
+    """Ink, lines removed, pieces; `guess` is the text height in these pixels, if known;
+    `smallest` is the least height a digit can have here (MIN_DIGIT_PX of the input)."""
     side = max(gray.shape)
     # Wider than any stroke: 0.8 digit heights, or before the height is known, 8 % of the side
     # (a third of a small crop, where one digit fills the image).
     k = 0.8 * guess if guess else max(0.08 * side, min(side / 3, 12))
     ink = ink_image(gray, dark, kernel=max(5, int(k)) | 1)
-    level = threshold(ink)
-    mask, boxes = _pieces(ink, level)
+    level, low = threshold(ink)
+    mask, boxes = _pieces(ink, level, low)
     rules = page_rules(mask)
-    unruled = _pieces(ink, level, allowed=mask & (1 - rules))[1] if rules.any() else boxes
-    height = text_height(unruled, gray.shape)
+    unruled = _pieces(ink, level, low, allowed=mask & (1 - rules))[1] if rules.any() else boxes
+    height = text_height(unruled, gray.shape, max(3.0, smallest))
     if guess:   # the first look could not see small print; at this scale it can, so measure again
         height = float(np.clip(height or guess, 0.7 * guess, 1.5 * guess))
     if height:
         clean, lines = remove_lines(mask, height)
         if lines.any():
-            mask, boxes = _pieces(ink, level, allowed=clean)
+            mask, boxes = _pieces(ink, level, low, allowed=clean)
     return Page(ink, level, mask, boxes, height)
 
 
@@ -244,12 +267,12 @@ def _merge_broken(boxes: list[list[int]], height: float) -> list[list[int]]:
     return boxes
 
 
-def _plausible(boxes: list[list[int]], height: float) -> list[list[int]]:
+def _plausible(boxes: list[list[int]], height: float, smallest: float) -> list[list[int]]:
     """Drop what is not a digit by its size against the text height: specks and dots, dashes,
     what is far taller than the text (a leftover rule), hairlines (the fringe of a page edge)."""
     out = []
     for x, y, w, h, area in boxes:
-        if h < 0.4 * height or h > 2.5 * height or w > 3 * h or w > 3 * height or w < 0.06 * height:
+        if h < max(smallest, 0.4 * height) or h > 2.5 * height or w > 3 * h or w > 3 * height or w < 0.06 * height:
             continue
         out.append([x, y, w, h, area])
     return out
@@ -287,11 +310,11 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, float, list[li
     f = min(1.0, (WORK_SIDE if max(H, W) <= 2 * FIRST_LOOK_SIDE else FIRST_LOOK_SIDE) / max(H, W))
     small = _scaled(gray, f)
     dark = dark_ink(small)
-    page = segment(small, dark, None)
+    page = segment(small, dark, None, MIN_DIGIT_PX * f)
     if page.text_height and not single:
         want = min(1.0, f * TEXT_PX / page.text_height, MAX_SIDE / max(H, W))
         if want > 1.25 * f:
-            page = segment(_scaled(gray, want), dark, page.text_height * want / f)
+            page = segment(_scaled(gray, want), dark, page.text_height * want / f, MIN_DIGIT_PX * want)
             f = want
     if not len(page.boxes):
         return page, f, []
@@ -305,7 +328,7 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, float, list[li
         return page, f, [[[x0, y0, x1 - x0, y1 - y0, 0]]]
     specks = max(2, 0.25 * height)
     boxes = [b for b in boxes if b[3] >= specks or b[2] >= specks]
-    return page, f, _rows(_plausible(_merge_broken(boxes, height), height))
+    return page, f, _rows(_plausible(_merge_broken(boxes, height), height, MIN_DIGIT_PX * f))
 
 
 def find_digits(image: np.ndarray, single: bool = False) -> list[Digit]:

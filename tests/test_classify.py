@@ -147,7 +147,7 @@ def test_decoders_keep_what_matters(hazards):
     assert read_image(str(root / "sixteen_bit.png")).dtype == np.uint16
     rgba = read_image(str(root / "rgba.png"))
     assert rgba.shape[2] == 3 and rgba[0, 0].tolist() == [255, 255, 255]   # transparent became white paper
-    assert read_image(str(root / "large.jpg")).shape[:2] == (750, 1000)      # decoded at 1/4, not 12 MP
+    assert read_image(str(root / "large.jpg")).shape[:2] == (1500, 2000)    # decoded at 1/2 (long side >= 1400), not 12 MP
     assert read_image(str(root / "exif_rotated.jpg")).shape[:2] == (112, 112)
 
 
