@@ -13,6 +13,7 @@ import numpy as np
 H_RUN = 1.6          # a horizontal run this many text heights long is a rule, never a digit's bar
 RULE_THICKNESS = 0.05  # a page-long rule is at most this thick for its length
 V_RUN = 0.5          # vertical runs this long between two horizontal rules are box sides
+LINE_THICKNESS = 0.15  # and no thicker than this many text heights (bold strokes are thicker)
 GAP = 0.15           # dotted and dashed rules: gaps this many text heights wide are closed
 
 
@@ -38,27 +39,6 @@ def _ink_on(runs: np.ndarray, mask: np.ndarray, horizontal: bool) -> np.ndarray:
     return cv2.dilate(runs, np.ones(across, np.uint8)) & mask
 
 
-def _thin(runs: np.ndarray, horizontal: bool) -> np.ndarray:
-    """The runs that are thin for their length, as rules are (a digit's stroke is ~1/8 as thick
-    as it is long, so a 1 filling a small crop or a camera frame is not a rule)."""
-    if not runs.any():
-        return runs
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
-    length = stats[:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT]
-    thin = stats[:, cv2.CC_STAT_AREA] <= RULE_THICKNESS * length * length
-    thin[0] = False
-    return thin[labels].astype(np.uint8)
-
-
-def page_rules(mask: np.ndarray) -> np.ndarray:
-    """Before the text height is known: thin lines that run across a quarter of the page
-    (ruling, grids, tables), dotted ones included; no digit is that long and that thin."""
-    side = max(mask.shape)
-    gap = max(2, side // 100)
-    return (_ink_on(_thin(_runs(mask, side / 4, True, gap), True), mask, True)
-            | _ink_on(_thin(_runs(mask, side / 4, False, gap), False), mask, False))
-
-
 def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int) -> np.ndarray:
     """The vertical runs that end on a horizontal line at both ends: the sides of boxes, cells
     and grid squares. A digit's stroke may touch one rule (a 1 standing on a line), rarely two."""
@@ -76,14 +56,16 @@ def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int) -> np.n
     return keep[labels].astype(np.uint8)
 
 
-def _thin(runs: np.ndarray, horizontal: bool) -> np.ndarray:
-    """The runs that are thin for their length, as rules are (a digit's stroke is ~1/8 as thick
-    as it is long, so a 1 filling a small crop or a camera frame is not a rule)."""
+def _thin(runs: np.ndarray, horizontal: bool, thickest: float | None = None) -> np.ndarray:
+    """The runs that are thin, as rules are: at most `thickest` pixels thick when the text height
+    is known (a marker's bold stroke is no rule), else at most RULE_THICKNESS of their length
+    (a digit's stroke is ~1/8 as thick as it is long: a 1 filling a crop or a frame is no rule)."""
     if not runs.any():
         return runs
     n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
-    length = stats[:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT]
-    thin = stats[:, cv2.CC_STAT_AREA] <= RULE_THICKNESS * length * length
+    length = stats[:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT].astype(np.float64)
+    limit = RULE_THICKNESS * length if thickest is None else thickest
+    thin = stats[:, cv2.CC_STAT_AREA] <= limit * length
     thin[0] = False
     return thin[labels].astype(np.uint8)
 
@@ -100,9 +82,10 @@ def page_rules(mask: np.ndarray) -> np.ndarray:
 def remove_lines(mask: np.ndarray, text_height: float) -> tuple[np.ndarray, np.ndarray]:
     """(mask without lines, the line pixels). `mask` is uint8 0/1 ink."""
     gap = max(1, int(GAP * text_height))
-    horizontal = _runs(mask, H_RUN * text_height, True, gap)
-    vertical = _runs(mask, H_RUN * text_height, False, gap) | _box_sides(
-        _runs(mask, V_RUN * text_height, False), horizontal, reach=1)
+    thickest = 2 + LINE_THICKNESS * text_height     # (runs are found on ink thickened by 2)
+    horizontal = _thin(_runs(mask, H_RUN * text_height, True, gap), True, thickest)
+    vertical = _thin(_runs(mask, H_RUN * text_height, False, gap), False, thickest) | _box_sides(
+        _thin(_runs(mask, V_RUN * text_height, False), False, thickest), horizontal, reach=1)
     horizontal, vertical = _ink_on(horizontal, mask, True), _ink_on(vertical, mask, False)
     lines = horizontal | vertical
     kept = mask & (1 - lines)

@@ -27,7 +27,7 @@ WORK_SIDE = 320          # a first look, at this long side, learns the polarity 
 FIRST_LOOK_SIDE = 800    # (photos over twice this size get a first look at this long side instead)
 TEXT_PX = 32             # then digits are found where they are about this tall (MNIST's are 20 of 28)
 MAX_SIDE = 2400          # but never on more than this long side (time, memory)
-MIN_DIGIT_PX = 10        # nothing shorter than this, in the input's pixels, is read as a digit
+MIN_DIGIT_PX = 10        # nothing shorter than this, in the input's pixels, is a digit (but in a tiny crop)
 MIN_CONTRAST = 20        # ink must stand this far (of 255) above the paper at the least
 STRONG_SHARE = 0.2       # a piece is ink when this share of its pixels reach the ink level
 OTSU_CAP = 2.5           # the ink level is at most this many times the noise floor
@@ -213,9 +213,9 @@ def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float) 
     """Ink, lines removed, pieces; `guess` is the text height in these pixels, if known;
     `smallest` is the least height a digit can have here (MIN_DIGIT_PX of the input)."""
     side = max(gray.shape)
-    # Wider than any stroke: 0.8 digit heights, or before the height is known, 8 % of the side
-    # (a third of a small crop, where one digit fills the image).
-    k = 0.8 * guess if guess else max(0.08 * side, min(side / 3, 12))
+    # Wider than any stroke: 0.8 digit heights, or before the height is known, a quarter of the
+    # side (one digit may fill a crop or a frame held close to the camera).
+    k = 0.8 * guess if guess else side / 4
     ink = ink_image(gray, dark, kernel=max(5, int(k)) | 1)
     level, low = threshold(ink)
     mask, boxes = _pieces(ink, level, low)
@@ -307,14 +307,15 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, float, list[li
     small handwriting on a big page keeps its strokes.
     """
     H, W = gray.shape
+    smallest = min(MIN_DIGIT_PX, 0.5 * min(H, W))    # a tiny crop is all digit
     f = min(1.0, (WORK_SIDE if max(H, W) <= 2 * FIRST_LOOK_SIDE else FIRST_LOOK_SIDE) / max(H, W))
     small = _scaled(gray, f)
     dark = dark_ink(small)
-    page = segment(small, dark, None, MIN_DIGIT_PX * f)
+    page = segment(small, dark, None, smallest * f)
     if page.text_height and not single:
         want = min(1.0, f * TEXT_PX / page.text_height, MAX_SIDE / max(H, W))
         if want > 1.25 * f:
-            page = segment(_scaled(gray, want), dark, page.text_height * want / f, MIN_DIGIT_PX * want)
+            page = segment(_scaled(gray, want), dark, page.text_height * want / f, smallest * want)
             f = want
     if not len(page.boxes):
         return page, f, []
@@ -328,7 +329,7 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, float, list[li
         return page, f, [[[x0, y0, x1 - x0, y1 - y0, 0]]]
     specks = max(2, 0.25 * height)
     boxes = [b for b in boxes if b[3] >= specks or b[2] >= specks]
-    return page, f, _rows(_plausible(_merge_broken(boxes, height), height, MIN_DIGIT_PX * f))
+    return page, f, _rows(_plausible(_merge_broken(boxes, height), height, smallest * f))
 
 
 def find_digits(image: np.ndarray, single: bool = False) -> list[Digit]:
