@@ -13,7 +13,7 @@ import numpy as np
 H_RUN = 1.6          # a horizontal run this many text heights long is a rule, never a digit's bar
 RULE_THICKNESS = 0.05  # a page-long rule is at most this thick for its length
 V_RUN = 0.5          # vertical runs this long between two horizontal rules are box sides
-LINE_THICKNESS = 0.15  # and no thicker than this many text heights (bold strokes are thicker)
+LINE_THICKNESS = 0.25  # and no thicker than this many text heights (bold strokes are thicker)
 GAP = 0.15           # dotted and dashed rules: gaps this many text heights wide are closed
 
 
