@@ -42,8 +42,8 @@ def _ink_on(runs: np.ndarray, mask: np.ndarray, horizontal: bool) -> np.ndarray:
 def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int) -> np.ndarray:
     """The vertical runs that end on a horizontal line at both ends: the sides of boxes, cells
     and grid squares. A digit's stroke may touch one rule (a 1 standing on a line), rarely two."""
-    if not horizontal.any() or not vertical.any():
-        return np.zeros_like(vertical)
+    if not vertical.any():
+        return vertical
     n, labels, stats, _ = cv2.connectedComponentsWithStats(vertical, connectivity=8)
     near = cv2.dilate(horizontal, np.ones((2 * reach + 1, 3), np.uint8))
     H = vertical.shape[0]
@@ -84,8 +84,10 @@ def remove_lines(mask: np.ndarray, text_height: float) -> tuple[np.ndarray, np.n
     gap = max(1, int(GAP * text_height))
     thickest = 2 + LINE_THICKNESS * text_height     # (runs are found on ink thickened by 2)
     horizontal = _thin(_runs(mask, H_RUN * text_height, True, gap), True, thickest)
-    vertical = _thin(_runs(mask, H_RUN * text_height, False, gap), False, thickest) | _box_sides(
-        _thin(_runs(mask, V_RUN * text_height, False), False, thickest), horizontal, reach=1)
+    vertical = _thin(_runs(mask, H_RUN * text_height, False, gap), False, thickest)
+    if horizontal.any():    # box sides stand between horizontal rules
+        short = _thin(_runs(mask, V_RUN * text_height, False), False, thickest)
+        vertical |= _box_sides(short, horizontal, reach=1)
     horizontal, vertical = _ink_on(horizontal, mask, True), _ink_on(vertical, mask, False)
     lines = horizontal | vertical
     kept = mask & (1 - lines)

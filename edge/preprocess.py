@@ -25,7 +25,7 @@ cv2.setNumThreads(1)
 
 WORK_SIDE = 320          # a first look, at this long side, learns the polarity and the text height
 FIRST_LOOK_SIDE = 800    # (photos over twice this size get a first look at this long side instead)
-TEXT_PX = 32             # then digits are found where they are about this tall (MNIST's are 20 of 28)
+TEXT_PX = 48             # then digits are found where they are about this tall (MNIST's are 20 of 28)
 MAX_SIDE = 2400          # but never on more than this long side (time, memory)
 MIN_DIGIT_PX = 10        # nothing shorter than this, in the input's pixels, is a digit (but in a tiny crop)
 MIN_CONTRAST = 20        # ink must stand this far (of 255) above the paper at the least
@@ -88,7 +88,8 @@ def ink_image(gray: np.ndarray, dark: bool, kernel: int) -> np.ndarray:
     """
     se = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
     op = cv2.MORPH_CLOSE if dark else cv2.MORPH_OPEN
-    background = _unpad(cv2.morphologyEx(_extrapolated(gray, kernel), op, se), kernel)
+    pad = kernel // 2 + 1
+    background = _unpad(cv2.morphologyEx(_extrapolated(gray, pad), op, se), pad)
     if not dark:
         return cv2.subtract(gray, background)
     depth = cv2.subtract(background, gray).astype(np.uint16)
