@@ -26,6 +26,7 @@ from .atomic import write_text
 from .images import DEFAULT_MAX_PIXELS, BadImage, Entry, find_images, read_image
 from .interpreter import BACKENDS, DEFAULT_MODEL, DigitModel, ModelError, read_manifest
 from .preprocess import find_digits
+from . import touching
 from .run import describe
 from .score import PhotoResult, photo_table, read_photo_labels
 
@@ -107,17 +108,13 @@ def classify_chunk(entries: list[Entry]) -> list[Row]:
             row.status, row.error = "error", "no digit found"
         row.seconds = time.perf_counter() - start
         found.append(digits)
-    all_digits = [d for ds in found for d in ds]
     start = time.perf_counter()
-    probs = model.predict(np.stack([d.pixels for d in all_digits])) if all_digits else np.zeros((0, 10))
-    per_digit = (time.perf_counter() - start) / max(1, len(all_digits))
-    i = 0
-    for row, digits in zip(rows, found):
+    read = touching.predict(model, found)          # one invoke for the chunk, as the camera loop reads
+    per_digit = (time.perf_counter() - start) / max(1, sum(len(ds) for ds in found))
+    for row, (digits, p) in zip(rows, read):
         if not digits:
             continue
-        p = probs[i:i + len(digits)]
-        i += len(digits)
-        row.reading, records = describe(model, digits, p, s.min_confidence)   # as the camera loop does
+        row.reading, records = describe(model, digits, p, s.min_confidence)
         row.confidence = min(r["confidence"] for r in records)
         row.digits = len(digits)
         row.seconds += per_digit * len(digits)

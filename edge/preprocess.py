@@ -11,12 +11,13 @@ the model manifest's job (edge/interpreter.py), not this module's.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from .lines import page_rules, remove_lines
+from .touching import split_boxes
 
 # One OpenCV thread per process: frames are small, so a thread pool costs more than it saves;
 # folder classification scales with processes instead; and a process with OpenCV's pool running
@@ -40,6 +41,7 @@ class Digit:
     pixels: np.ndarray                 # (28, 28) uint8, white digit on black, MNIST style
     box: tuple[int, int, int, int]     # x, y, w, h in the input image's pixel coordinates
     row: int = 0                       # text row, top to bottom
+    splits: list[list[Digit]] = field(default_factory=list, repr=False)   # if it is touching digits
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -338,13 +340,18 @@ def find_digits(image: np.ndarray, single: bool = False) -> list[Digit]:
     page, f, rows = locate(to_gray(image), single)
     # Dilated ink mask: keeps anti-aliased stroke edges, drops a neighbour's strokes from the crop.
     near_ink = cv2.dilate(page.mask, np.ones((3, 3), np.uint8)).astype(bool)
+
+    def digit(x: int, y: int, w: int, h: int, r: int) -> Digit:
+        pixels = fit_mnist(page.ink[y:y + h, x:x + w], near_ink[y:y + h, x:x + w], page.level)
+        return Digit(pixels, (round(x / f), round(y / f), max(1, round(w / f)), max(1, round(h / f))), r)
+
     digits = []
     for r, row in enumerate(rows):
-        for x, y, w, h, _ in row:
-            crop_mask = near_ink[y:y + h, x:x + w]
-            pixels = fit_mnist(page.ink[y:y + h, x:x + w], crop_mask, page.level)
-            box = (round(x / f), round(y / f), max(1, round(w / f)), max(1, round(h / f)))
-            digits.append(Digit(pixels, box, r))
+        for box in row:
+            d = digit(*box[:4], r)
+            if not single:
+                d.splits = [[digit(*part, r) for part in option] for option in split_boxes(page.mask, box)]
+            digits.append(d)
     return digits
 
 

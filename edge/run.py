@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from .atomic import write_bytes
+from . import touching
 from .interpreter import DigitModel
 from .preprocess import Digit, find_digits, reading
 from .sources import EndOfStream
@@ -84,7 +85,7 @@ def classify_frame(model: DigitModel, image: np.ndarray, single: bool = False
     t0 = time.perf_counter()
     digits = find_digits(image, single=single)
     t1 = time.perf_counter()
-    probs = model.predict(np.stack([d.pixels for d in digits])) if digits else np.zeros((0, 10), np.float32)
+    digits, probs = touching.predict(model, [digits])[0]
     t2 = time.perf_counter()
     ms = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3}
     return digits, probs, ms

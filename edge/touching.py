@@ -1,0 +1,103 @@
+"""Touching digits: where a wide piece could be cut, and which reading of it to keep.
+
+Geometry alone cannot tell a wide 0 from a touching 23, so preprocessing proposes cuts and the
+classifier decides: a piece is split when its parts are each read far more confidently than the
+whole (every crop, whole and parts, goes through the same batched invoke).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+WIDE = 0.8            # a piece at least this wide for its height may be two or three digits
+MARGIN = 0.15         # the parts' mean confidence must beat the whole's by this much
+PART_FLOOR = 0.5      # and every part must be read at least this confidently
+
+
+def cut_columns(mask: np.ndarray, parts: int) -> list[int] | None:
+    """Columns that cut a piece's mask into `parts`: near each even split, the column that
+    crosses the least ink (a smoothed projection, so a stroke's width counts, not one pixel)."""
+    h, w = mask.shape
+    if w < 4 * parts:
+        return None
+    profile = np.convolve(mask.sum(axis=0).astype(np.float64), np.ones(3) / 3, mode="same")
+    cuts = []
+    for k in range(1, parts):
+        centre = w * k / parts
+        lo, hi = int(centre - 0.3 * w / parts), int(centre + 0.3 * w / parts) + 1
+        window = profile[max(1, lo):min(w - 1, hi)]
+        if not len(window):
+            return None
+        cuts.append(max(1, lo) + int(np.argmin(window + 1e-3 * np.abs(np.arange(len(window)) + max(1, lo) - centre))))
+    return cuts
+
+
+def split_boxes(mask: np.ndarray, box: list[int]) -> list[list[list[int]]]:
+    """Ways to cut box [x, y, w, h, ...] (page pixels) into 2 or 3 digits, each part trimmed to its ink."""
+    x, y, w, h = box[:4]
+    if w < WIDE * h:
+        return []
+    crop = mask[y:y + h, x:x + w]
+    options = []
+    for parts in (2, 3) if w >= 1.5 * h else (2,):
+        cuts = cut_columns(crop, parts)
+        if cuts is None:
+            continue
+        edges = [0, *cuts, w]
+        option = []
+        for a, b in zip(edges, edges[1:]):
+            rows = np.flatnonzero(crop[:, a:b].any(axis=1))
+            if len(rows) < 0.3 * h:
+                break
+            option.append([x + a, y + int(rows[0]), b - a, int(rows[-1] - rows[0] + 1)])
+        else:
+            options.append(option)
+    return options
+
+
+def choose(whole: np.ndarray, options: list[list[np.ndarray]]) -> int | None:
+    """Index of the split to keep, or None to keep the piece whole. `whole` is the piece's class
+    probabilities; each option is the list of its parts' probabilities."""
+    best, best_score = None, float(whole.max()) + MARGIN
+    for i, parts in enumerate(options):
+        confidence = [float(p.max()) for p in parts]
+        score = float(np.mean(confidence))
+        if min(confidence) >= PART_FLOOR and score > best_score:
+            best, best_score = i, score
+    return best
+
+
+def _crops(digits) -> list[np.ndarray]:
+    """Every digit's 28x28 input, then every part of every proposed split, in reading order."""
+    return [d.pixels for d in digits] + [p.pixels for d in digits for option in d.splits for p in option]
+
+
+def _resolve(digits, probs: np.ndarray):
+    """Digits and probabilities with each piece replaced by the split `choose` keeps."""
+    n = len(digits)
+    out, out_probs, i = [], [], n
+    for k, d in enumerate(digits):
+        options = []
+        for option in d.splits:
+            options.append(probs[i:i + len(option)])
+            i += len(option)
+        pick = choose(probs[k], options) if options else None
+        if pick is None:
+            out.append(d)
+            out_probs.append(probs[k][None])
+        else:
+            out += d.splits[pick]
+            out_probs.append(options[pick])
+    return out, (np.concatenate(out_probs) if out_probs else probs[:0])
+
+
+def predict(model, groups: list[list]) -> list[tuple[list, np.ndarray]]:
+    """(digits, probabilities) for each image's digits, with touching digits split where the
+    classifier reads the parts better: one batched invoke for all images and all candidates."""
+    crops = [_crops(g) for g in groups]
+    flat = [c for cs in crops for c in cs]
+    probs = model.predict(np.stack(flat)) if flat else np.zeros((0, len(model.labels)), np.float32)
+    out, i = [], 0
+    for group, cs in zip(groups, crops):
+        out.append(_resolve(group, probs[i:i + len(cs)]))
+        i += len(cs)
+    return out
