@@ -347,10 +347,11 @@ def find_digits(image: np.ndarray, single: bool = False) -> list[Digit]:
 
     digits = []
     for r, row in enumerate(rows):
+        typical = float(np.median([b[2] for b in row])) if len(row) >= 3 else None
         for box in row:
             d = digit(*box[:4], r)
             if not single:
-                d.splits = [[digit(*part, r) for part in option] for option in split_boxes(page.mask, box)]
+                d.splits = [[digit(*part, r) for part in option] for option in split_boxes(page.mask, box, typical)]
             digits.append(d)
     return digits
 

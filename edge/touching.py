@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 WIDE = 0.8            # a piece at least this wide for its height may be two or three digits
-MARGIN = 0.15         # the parts' mean confidence must beat the whole's by this much
+ROW_WIDE = 1.4        # ... and this much wider than the median piece of its row (rows of 3 or more)
+MARGIN = 0.25         # the parts' mean confidence must beat the whole's by this much
 PART_FLOOR = 0.5      # and every part must be read at least this confidently
 
 
@@ -31,10 +32,12 @@ def cut_columns(mask: np.ndarray, parts: int) -> list[int] | None:
     return cuts
 
 
-def split_boxes(mask: np.ndarray, box: list[int]) -> list[list[list[int]]]:
-    """Ways to cut box [x, y, w, h, ...] (page pixels) into 2 or 3 digits, each part trimmed to its ink."""
+def split_boxes(mask: np.ndarray, box: list[int], typical_width: float | None = None) -> list[list[list[int]]]:
+    """Ways to cut box [x, y, w, h, ...] (page pixels) into 2 or 3 digits, each part trimmed to
+    its ink. A piece is a candidate when wide for its height and, on a row of several pieces,
+    much wider than the row's typical piece (a large, looped 2 is not two digits)."""
     x, y, w, h = box[:4]
-    if w < WIDE * h:
+    if w < WIDE * h or (typical_width is not None and w < ROW_WIDE * typical_width):
         return []
     crop = mask[y:y + h, x:x + w]
     options = []
