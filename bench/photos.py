@@ -1,11 +1,12 @@
 """Real photos of paper: this reader beside Tesseract 5, scored the same way, on one core.
 
-python -m bench.photos [--photos DIR] [--psm 3 4 6 11 12] [--out results.json]
+python -m bench.photos [--photos DIR] [--psm 3 4 6 11 12] [--out results.json] [--examples DIR]
 DIR holds images and a labels.json (default: $PHOTOS_DIR or ../shared/datasets/real-photos).
 Both readers get the same decoded image (EXIF orientation applied); Tesseract runs with a digits
 whitelist and one thread, once per page-segmentation mode, and the mode that reads the most
 digits right is its row. Seconds per photo include decoding (ours) or Tesseract's own start-up.
 Without the folder or without `tesseract` on PATH, says so and leaves that part out.
+--examples DIR writes the README's annotated pictures, made only from the MIT-licensed photos.
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ from edge.score import PhotoResult, photo_table, read_photo_labels, totals
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = Path(os.environ.get("PHOTOS_DIR", ROOT.parent / "shared" / "datasets" / "real-photos"))
 PSM_MODES = (3, 4, 6, 11, 12)
+# The only shared photos whose licence (MIT / MIT-0) lets a picture derived from them into the repository.
+MIT_LICENSED = ("aws-samples_patient_intake_form_sample.jpg", "OliverLengwinat_kniffel_1_orig.jpg",
+                "MarkUsProject_student_info_num.jpg", "RajdeepMondal_digits.jpg")
 
 
 def ours(folder: Path, model: Path) -> list[PhotoResult]:
@@ -56,6 +60,21 @@ def tesseract(folder: Path, psm: int) -> list[PhotoResult]:
             reading = "\n".join(line.strip() for line in text.splitlines() if line.strip())
             out.append(PhotoResult(name, labels[name], reading, seconds, name in printed))
     return out
+
+
+def examples(folder: Path, model: Path, out: Path, long_side: int = 900) -> list[Path]:
+    """Annotated pictures of the MIT-licensed photos (JPEG, ~100-200 KB each) for the README."""
+    from edge.report import boxes_image
+    settings = Settings(str(model), read_manifest(model), keep_crops=True)
+    entries = [e for e in find_images([str(folder)]) if Path(e.path).name in MIT_LICENSED]
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for row in classify(entries, settings, workers=1):
+        picture = boxes_image(read_image(row.path), row.records, settings.min_confidence, long_side)
+        path = out / f"{Path(row.path).stem}.read.jpg"
+        path.write_bytes(cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 75])[1].tobytes())
+        written.append(path)
+    return written
 
 
 def run(folder: Path, model: Path, modes: tuple[int, ...]) -> dict | None:
@@ -98,7 +117,16 @@ def main(argv=None) -> int:
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     p.add_argument("--psm", type=int, nargs="+", default=list(PSM_MODES), help="Tesseract modes to try")
     p.add_argument("--out", type=Path, help="write the figures here as JSON")
+    p.add_argument("--examples", type=Path, metavar="DIR",
+                   help="write annotated pictures of the MIT-licensed photos here (the README's)")
     args = p.parse_args(argv)
+    if args.examples:
+        if not (args.photos / "labels.json").is_file():
+            print(f"bench.photos: no labelled photos at {args.photos}", file=sys.stderr)
+            return 1
+        for path in examples(args.photos, args.model, args.examples):
+            print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+        return 0
     r = run(args.photos, args.model, tuple(args.psm))
     if r is None:
         return 0

@@ -51,6 +51,7 @@ def tflite_manifest(mode: str, data: bytes, details: dict, source: dict, source_
         "normalization": source["normalization"],
         "pixel_convention": "float input = uint8 pixel * scale + offset; 0 = background, 255 = ink",
         "labels": source.get("labels", [str(i) for i in range(10)]),
+        **({"not_a_digit": source["not_a_digit"]} if "not_a_digit" in source else {}),
         "source_model": {"file": source["model_file"], "sha256": source_sha, "arch": source["arch"],
                          "params": source["params"], "macs": source["macs"]},
         "validated": {k: result[k] for k in ("test_images", "keras_accuracy", "tflite_accuracy",

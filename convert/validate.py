@@ -37,7 +37,7 @@ def compare(keras_probs: np.ndarray, tflite_probs: np.ndarray, labels: np.ndarra
     k_acc, t_acc = float((k_pred == labels).mean()), float((t_pred == labels).mean())
     diff = np.abs(keras_probs - tflite_probs)
     per_class = {}
-    for c in range(keras_probs.shape[1]):
+    for c in np.unique(labels):          # the digits (a model may have a not-a-digit class too)
         mask = labels == c
         per_class[str(c)] = round(float((t_pred[mask] == c).mean() - (k_pred[mask] == c).mean()) * 100, 3)
     return {

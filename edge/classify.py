@@ -109,10 +109,12 @@ def classify_chunk(entries: list[Entry]) -> list[Row]:
         row.seconds = time.perf_counter() - start
         found.append(digits)
     start = time.perf_counter()
-    read = touching.predict(model, found)          # one invoke for the chunk, as the camera loop reads
+    read = touching.predict(model, found, drop_non_digits=not s.single)   # one invoke for the chunk
     per_digit = (time.perf_counter() - start) / max(1, sum(len(ds) for ds in found))
     for row, (digits, p) in zip(rows, read):
         if not digits:
+            if row.status == "ok":     # every piece was read as not a digit
+                row.status, row.error = "error", "no digit found"
             continue
         row.reading, records = describe(model, digits, p, s.min_confidence)
         row.confidence = min(r["confidence"] for r in records)

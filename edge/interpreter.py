@@ -91,6 +91,9 @@ class DigitModel:
         norm = self.manifest["normalization"]
         self.scale, self.offset = float(norm["scale"]), float(norm["offset"])
         self.labels = list(self.manifest.get("labels", [str(i) for i in range(10)]))
+        # A model may have a class for what is not a digit (letters, rule pieces, smudges).
+        reject = self.manifest.get("not_a_digit")
+        self.not_a_digit = self.labels.index(reject) if reject in self.labels else None
         self.backend, interpreter_class = load_interpreter_class(backend)
         try:
             self.interpreter = interpreter_class(model_path=str(self.model_path), num_threads=threads)

@@ -67,13 +67,19 @@ def write_report(rows, evaluation: dict | None, out: Path) -> None:
 
 
 def boxes_image(image: np.ndarray, records: list[dict], min_confidence: float, long_side: int = 1200) -> np.ndarray:
-    """The photo with every digit's box and reading drawn over it, scaled to `long_side`."""
-    from .run import annotate
+    """The photo scaled to `long_side` with each digit's box and reading over it: green when
+    confident, red below `min_confidence`; the label is sized to the digit, so a page stays legible."""
     h, w = image.shape[:2]
     f = min(1.0, long_side / max(h, w))
-    small = cv2.resize(image, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-    scaled = [{**r, "box": [round(v * f) for v in r["box"]]} for r in records]
-    return annotate(small, scaled, min_confidence)
+    out = cv2.resize(image, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    for r in records:
+        x, y, bw, bh = (round(v * f) for v in r["box"])
+        color = GREEN if r["confidence"] >= min_confidence else RED
+        cv2.rectangle(out, (x, y), (x + bw, y + bh), color, 1 if bh < 40 else 2)
+        scale = float(np.clip(bh / 50, 0.35, 0.9))
+        cv2.putText(out, r["digit"], (x, max(10, y - 3)), cv2.FONT_HERSHEY_SIMPLEX, scale, color,
+                    1 if scale < 0.6 else 2, cv2.LINE_AA)
+    return out
 
 
 def write_boxes(rows, out: Path, min_confidence: float, max_pixels: int) -> None:

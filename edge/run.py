@@ -85,7 +85,7 @@ def classify_frame(model: DigitModel, image: np.ndarray, single: bool = False
     t0 = time.perf_counter()
     digits = find_digits(image, single=single)
     t1 = time.perf_counter()
-    digits, probs = touching.predict(model, [digits])[0]
+    digits, probs = touching.predict(model, [digits], drop_non_digits=not single)[0]
     t2 = time.perf_counter()
     ms = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3}
     return digits, probs, ms

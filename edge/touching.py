@@ -1,8 +1,9 @@
-"""Touching digits: where a wide piece could be cut, and which reading of it to keep.
+"""Touching digits and what is not a digit: which reading of each piece to keep.
 
 Geometry alone cannot tell a wide 0 from a touching 23, so preprocessing proposes cuts and the
 classifier decides: a piece is split when its parts are each read far more confidently than the
-whole (every crop, whole and parts, goes through the same batched invoke).
+whole (every crop, whole and parts, goes through the same batched invoke). A model with a
+"not a digit" class then has the pieces it reads as such (letters, pieces of rules) dropped.
 """
 from __future__ import annotations
 
@@ -74,33 +75,43 @@ def _crops(digits) -> list[np.ndarray]:
     return [d.pixels for d in digits] + [p.pixels for d in digits for option in d.splits for p in option]
 
 
-def _resolve(digits, probs: np.ndarray):
-    """Digits and probabilities with each piece replaced by the split `choose` keeps."""
-    n = len(digits)
-    out, out_probs, i = [], [], n
+def _resolve(digits, scored: np.ndarray, probs: np.ndarray):
+    """Each piece replaced by the split `choose` keeps (judged on `scored`), with its `probs`."""
+    out, keep, i = [], [], len(digits)
     for k, d in enumerate(digits):
-        options = []
+        spans = []
         for option in d.splits:
-            options.append(probs[i:i + len(option)])
+            spans.append((i, i + len(option)))
             i += len(option)
-        pick = choose(probs[k], options) if options else None
+        pick = choose(scored[k], [scored[a:b] for a, b in spans]) if spans else None
         if pick is None:
             out.append(d)
-            out_probs.append(probs[k][None])
+            keep.append(k)
         else:
             out += d.splits[pick]
-            out_probs.append(options[pick])
-    return out, (np.concatenate(out_probs) if out_probs else probs[:0])
+            keep += range(*spans[pick])
+    return out, probs[keep]
 
 
-def predict(model, groups: list[list]) -> list[tuple[list, np.ndarray]]:
+def predict(model, groups: list[list], drop_non_digits: bool = True) -> list[tuple[list, np.ndarray]]:
     """(digits, probabilities) for each image's digits, with touching digits split where the
-    classifier reads the parts better: one batched invoke for all images and all candidates."""
+    classifier reads the parts better and, with a not-a-digit class, non-digits dropped
+    (`drop_non_digits=False`, for an image that is one digit by definition, reads the best digit
+    instead). One batched invoke for all images and all candidates."""
     crops = [_crops(g) for g in groups]
     flat = [c for cs in crops for c in cs]
     probs = model.predict(np.stack(flat)) if flat else np.zeros((0, len(model.labels)), np.float32)
+    reject = getattr(model, "not_a_digit", None)
+    digit_probs = probs.copy()
+    if reject is not None:
+        digit_probs[:, reject] = 0.0      # splits are judged by how well the parts read as digits
     out, i = [], 0
     for group, cs in zip(groups, crops):
-        out.append(_resolve(group, probs[i:i + len(cs)]))
+        span = slice(i, i + len(cs))
         i += len(cs)
+        digits, p = _resolve(group, digit_probs[span], probs[span] if drop_non_digits else digit_probs[span])
+        if reject is not None and drop_non_digits:
+            keep = p.argmax(1) != reject
+            digits, p = [d for d, k in zip(digits, keep) if k], p[keep]
+        out.append((digits, p))
     return out

@@ -48,7 +48,7 @@ def test_report_and_manifest_files(converted):
     q = m["input"]["quantization"]
     assert q["scale"] == pytest.approx(1 / 255) and q["zero_point"] == -128   # int8 = pixel - 128, lossless
     assert m["normalization"] == {"scale": 1 / 255, "offset": 0.0}
-    assert m["labels"] == [str(i) for i in range(10)]
+    assert m["labels"] == [str(i) for i in range(10)] + ["x"] and m["not_a_digit"] == "x"   # 11th class
     assert m["validated"]["test_images"] == 10000 and len(m["source_model"]["sha256"]) == 64
 
 
@@ -124,3 +124,14 @@ def test_stripping_names_changes_nothing_the_device_computes(small_model, mnist)
             outs.append(DigitModel(path, manifest={"sha256": "", "normalization": {"scale": 1 / 255, "offset": 0}})
                         .predict(mnist[1][0][:500]))
     assert np.array_equal(outs[0], outs[1])
+
+
+def test_int8_graph_runs_as_one_xnnpack_partition(converted):
+    # Flatten with a dynamic batch became SHAPE/STRIDED_SLICE/PACK/RESHAPE, which XNNPACK does not
+    # take, and split the graph in two; the head is now a 3x3 convolution and a spatial mean.
+    from convert.validate import op_names
+    out, _ = converted
+    ops = op_names(DigitModel(out / "digit_int8.tflite"))
+    assert not {"SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE"} & set(ops), ops
+    if DigitModel(out / "digit_int8.tflite").backend == "ai_edge_litert":   # XNNPACK on by default there
+        assert ops.count("DELEGATE") == 1, ops

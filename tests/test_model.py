@@ -32,6 +32,7 @@ def test_edge_architecture_fits_the_budget():
     assert m.count_params() <= 150_000
     assert m.output_shape == (None, 10)
     assert count_macs(m) < 6_000_000
+    assert build("edge", classes=11).output_shape == (None, 11)      # with "not a digit"
 
 
 def test_normalization_maps_pixels_to_unit_range():

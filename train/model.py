@@ -2,7 +2,7 @@
 
 `seed` is the classic CNN of the projects this toolkit grew from, kept exactly. `edge` is the
 default: small, few multiply-accumulates, and built from ops that quantize to int8 without loss
-(Conv + BatchNorm folded at conversion, ReLU, max-pool, a global pool, one Dense layer).
+(Conv + BatchNorm folded at conversion, ReLU, max-pool, a flattened 3x3x64 head, one Dense layer).
 """
 from __future__ import annotations
 
@@ -49,11 +49,11 @@ def _conv_bn_relu(x, filters: int, kernel: int = 3, padding: str = "same", bn_mo
     return layers.ReLU()(x)
 
 
-def edge_cnn(bn_momentum: float = 0.99) -> keras.Model:
+def edge_cnn(bn_momentum: float = 0.99, classes: int = 10) -> keras.Model:
     """Default model for a Pi: conv blocks with BatchNorm, pooling early to keep MACs low.
 
     bn_momentum 0.99 suits full runs; a run of a few hundred steps needs 0.9 for BatchNorm's
-    moving statistics to forget their initial values.
+    moving statistics to forget their initial values. classes=11 adds "not a digit".
     """
     block = functools.partial(_conv_bn_relu, bn_momentum=bn_momentum)
     inputs = keras.Input((28, 28, 1))
@@ -65,17 +65,22 @@ def edge_cnn(bn_momentum: float = 0.99) -> keras.Model:
     x = block(x, 64)
     x = block(x, 64)
     x = layers.MaxPooling2D()(x)               # 3x3: where a stroke is still matters
-    x = layers.Flatten()(x)
+    # The head is Flatten + Dense(10) written as a 3x3 convolution over the 3x3 map (the same
+    # 576x10 weights): with a dynamic batch, Flatten converts to SHAPE/STRIDED_SLICE/PACK/RESHAPE,
+    # which XNNPACK does not take, and the graph ran as two partitions. The pool over the 1x1
+    # result only drops the spatial axes.
     x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
+    x = layers.Conv2D(classes, 3, padding="valid")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Softmax()(x)
     return keras.Model(inputs, outputs, name="edge")
 
 
-def build(arch: str, bn_momentum: float = 0.99) -> keras.Model:
+def build(arch: str, bn_momentum: float = 0.99, classes: int = 10) -> keras.Model:
     if arch == "seed":
         return seed_cnn()
     if arch == "edge":
-        return edge_cnn(bn_momentum)
+        return edge_cnn(bn_momentum, classes)
     raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(ARCHS)}")
 
 

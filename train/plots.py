@@ -33,16 +33,16 @@ def training_curves(history: dict, path: Path) -> None:
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, path: Path, title: str = "") -> np.ndarray:
-    cm = np.zeros((10, 10), dtype=int)
+    cm = np.zeros((10, max(10, int(y_pred.max(initial=0)) + 1)), dtype=int)   # column 10: not a digit
     np.add.at(cm, (y_true, y_pred), 1)
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     im = ax.imshow(np.log1p(cm), cmap="Blues")
-    for i in range(10):
-        for j in range(10):
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
             if cm[i, j]:
                 ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=7,
                         color="white" if i == j else "black")
-    ax.set_xticks(range(10))
+    ax.set_xticks(range(cm.shape[1]), [str(j) if j < 10 else "not a digit" for j in range(cm.shape[1])])
     ax.set_yticks(range(10))
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")

@@ -19,14 +19,18 @@ from .atomic import atomic_path, write_text
 from .augment import augmented_dataset
 from .data import CANONICAL_SHA256, dataset_sha256, load_mnist
 from .model import NORMALIZATION, build, count_macs, normalize
+from .negatives import negatives
 
 log = logging.getLogger(__name__)
 
 # Per-architecture defaults: the seed is trained exactly as the seeds did it.
 DEFAULTS = {
-    "seed": dict(epochs=10, batch_size=200, augment=False, peak_lr=1e-3),
-    "edge": dict(epochs=20, batch_size=128, augment=True, peak_lr=2e-3),
+    "seed": dict(epochs=10, batch_size=200, augment=False, peak_lr=1e-3, negatives=0.0),
+    "edge": dict(epochs=20, batch_size=128, augment=True, peak_lr=2e-3, negatives=0.15),
 }
+# The edge model's 11th class: what a page shows besides digits (train/negatives.py). The reader
+# drops a piece read as this label.
+NOT_A_DIGIT = "x"
 MODEL_NAME = "digit_cnn"
 
 
@@ -66,12 +70,18 @@ def run(cfg: TrainConfig) -> dict:
     if cfg.limit:
         x_train_all, y_train_all = x_train_all[: cfg.limit], y_train_all[: cfg.limit]
     (x_train, y_train), (x_val, y_val) = split_validation(x_train_all, y_train_all, cfg.val_fraction, cfg.seed)
-    log.info("training on %d images, validating on %d, testing on %d", len(x_train), len(x_val), len(x_test))
+    n_digits, n_negatives = len(x_train), int(defaults["negatives"] * len(x_train))
+    if n_negatives:
+        x_train = np.concatenate([x_train, negatives(n_negatives, x_train, cfg.seed)])
+        y_train = np.concatenate([y_train, np.full(n_negatives, 10, y_train.dtype)])
+    log.info("training on %d images (%d not digits), validating on %d, testing on %d", len(x_train),
+             n_negatives, len(x_val), len(x_test))
 
     # Model
     steps_per_epoch = int(np.ceil(len(x_train) / batch_size))
     steps = steps_per_epoch * epochs
-    model = build(cfg.arch, bn_momentum=0.99 if steps >= 1000 else 0.9)
+    labels = [str(i) for i in range(10)] + ([NOT_A_DIGIT] if n_negatives else [])
+    model = build(cfg.arch, bn_momentum=0.99 if steps >= 1000 else 0.9, classes=len(labels))
     if defaults["augment"]:
         lr = keras.optimizers.schedules.CosineDecay(
             defaults["peak_lr"] / 10, decay_steps=steps, warmup_target=defaults["peak_lr"],
@@ -121,7 +131,7 @@ def run(cfg: TrainConfig) -> dict:
         "macs": count_macs(model),
         "epochs": epochs,
         "batch_size": batch_size,
-        "train_images": int(len(x_train)),
+        "train_images": int(n_digits),
         "val_images": int(len(x_val)),
         "limit": cfg.limit,
         "augment": defaults["augment"],
@@ -131,7 +141,9 @@ def run(cfg: TrainConfig) -> dict:
         "train_seconds": round(train_seconds, 1),
         "normalization": NORMALIZATION,
         "input": {"shape": [28, 28, 1], "background": 0, "ink": 255},
-        "labels": [str(i) for i in range(10)],
+        "labels": labels,
+        **({"not_a_digit": NOT_A_DIGIT} if n_negatives else {}),
+        "negatives": n_negatives,
         "dataset_sha256": digests,
         "dataset_is_canonical": digests == CANONICAL_SHA256,
         "seed": cfg.seed,
