@@ -275,7 +275,7 @@ def _plausible(boxes: list[list[int]], height: float, smallest: float) -> list[l
     what is far taller than the text (a leftover rule), hairlines (the fringe of a page edge)."""
     out = []
     for x, y, w, h, area in boxes:
-        if h < max(smallest, 0.4 * height) or h > 2.5 * height or w > 3 * h or w > 3 * height or w < 0.06 * height:
+        if h < max(smallest, 0.3 * height) or h > 2.5 * height or w > 3 * h or w > 3 * height or w < 0.06 * height:
             continue
         out.append([x, y, w, h, area])
     return out
