@@ -12,6 +12,7 @@ import numpy as np
 
 H_RUN = 1.6          # a horizontal run this many text heights long is a rule, never a digit's bar
 RULE_THICKNESS = 0.05  # a page-long rule is at most this thick for its length
+PAGE_RULE_THICKNESS = 0.01  # and at most this fraction of the page's side
 V_RUN = 0.5          # vertical runs this long between two horizontal rules are box sides
 LINE_THICKNESS = 0.25  # and no thicker than this many text heights (bold strokes are thicker)
 GAP = 0.15           # dotted and dashed rules: gaps this many text heights wide are closed
@@ -56,16 +57,23 @@ def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int) -> np.n
     return keep[labels].astype(np.uint8)
 
 
-def _thin(runs: np.ndarray, horizontal: bool, thickest: float | None = None) -> np.ndarray:
-    """The runs that are thin, as rules are: at most `thickest` pixels thick when the text height
-    is known (a marker's bold stroke is no rule), else at most RULE_THICKNESS of their length
-    (a digit's stroke is ~1/8 as thick as it is long: a 1 filling a crop or a frame is no rule)."""
+def _thin(runs: np.ndarray, mask: np.ndarray, horizontal: bool, thickest: float,
+          for_length: bool = False) -> np.ndarray:
+    """The runs whose ink is thin, as rules are: at most `thickest` pixels of ink across them and,
+    with `for_length`, at most RULE_THICKNESS of their length too (a digit's stroke is ~1/8 as
+    thick as it is long, so a 1 filling a crop or a frame held close to the camera is no rule).
+    Ink is counted around the run, not the run itself: a straight sliver inside a thick slanted
+    stroke is a run, but the stroke around it is thick."""
     if not runs.any():
         return runs
     n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+    reach = int(thickest) + 1
+    across = (2 * reach + 1, 1) if horizontal else (1, 2 * reach + 1)
+    near = cv2.dilate(labels.astype(np.float32), np.ones(across, np.uint8)).astype(np.int64)
+    ink = np.bincount(near[(mask > 0) & (near > 0)], minlength=n)
     length = stats[:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT].astype(np.float64)
-    limit = RULE_THICKNESS * length if thickest is None else thickest
-    thin = stats[:, cv2.CC_STAT_AREA] <= limit * length
+    limit = np.minimum(RULE_THICKNESS * length, thickest) if for_length else thickest
+    thin = ink <= limit * length
     thin[0] = False
     return thin[labels].astype(np.uint8)
 
@@ -75,18 +83,19 @@ def page_rules(mask: np.ndarray) -> np.ndarray:
     (ruling, grids, tables), dotted ones included; no digit is that long and that thin."""
     side = max(mask.shape)
     gap = max(2, side // 100)
-    return (_ink_on(_thin(_runs(mask, side / 4, True, gap), True), mask, True)
-            | _ink_on(_thin(_runs(mask, side / 4, False, gap), False), mask, False))
+    thickest = 2 + PAGE_RULE_THICKNESS * side
+    return (_ink_on(_thin(_runs(mask, side / 4, True, gap), mask, True, thickest, True), mask, True)
+            | _ink_on(_thin(_runs(mask, side / 4, False, gap), mask, False, thickest, True), mask, False))
 
 
 def remove_lines(mask: np.ndarray, text_height: float) -> tuple[np.ndarray, np.ndarray]:
     """(mask without lines, the line pixels). `mask` is uint8 0/1 ink."""
     gap = max(1, int(GAP * text_height))
-    thickest = 2 + LINE_THICKNESS * text_height     # (runs are found on ink thickened by 2)
-    horizontal = _thin(_runs(mask, H_RUN * text_height, True, gap), True, thickest)
-    vertical = _thin(_runs(mask, H_RUN * text_height, False, gap), False, thickest)
+    thickest = 2 + LINE_THICKNESS * text_height     # (and a rule in a photo is 2 px at the least)
+    horizontal = _thin(_runs(mask, H_RUN * text_height, True, gap), mask, True, thickest)
+    vertical = _thin(_runs(mask, H_RUN * text_height, False, gap), mask, False, thickest)
     if horizontal.any():    # box sides stand between horizontal rules
-        short = _thin(_runs(mask, V_RUN * text_height, False), False, thickest)
+        short = _thin(_runs(mask, V_RUN * text_height, False), mask, False, thickest)
         vertical |= _box_sides(short, horizontal, reach=1)
     horizontal, vertical = _ink_on(horizontal, mask, True), _ink_on(vertical, mask, False)
     lines = horizontal | vertical
