@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__)
     p.add_argument("--arch", choices=ARCHS, default="edge",
                    help="edge: the default small int8-friendly CNN; seed: the classic seed CNN")
-    p.add_argument("--epochs", type=int, help="default: 15 for edge, 10 for seed")
+    p.add_argument("--epochs", type=int, help="default: 30 for edge, 10 for seed")
     p.add_argument("--batch-size", type=int, help="default: 128 for edge, 200 for seed")
     p.add_argument("--limit", type=int, metavar="N", help="train on the first N training images (quick runs)")
     p.add_argument("--data-dir", help="folder with the four MNIST IDX files (default: $MNIST_DIR, "

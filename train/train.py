@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # Per-architecture defaults: the seed is trained exactly as the seeds did it.
 DEFAULTS = {
     "seed": dict(epochs=10, batch_size=200, augment=False, peak_lr=1e-3, negatives=0.0),
-    "edge": dict(epochs=20, batch_size=128, augment=True, peak_lr=2e-3, negatives=0.15),
+    "edge": dict(epochs=30, batch_size=128, augment=True, peak_lr=2e-3, negatives=0.15),
 }
 # The edge model's 11th class: what a page shows besides digits (train/negatives.py). The reader
 # drops a piece read as this label.
