@@ -1,10 +1,13 @@
-"""Camera image -> MNIST-style 28x28 digits, the way MNIST itself was made.
+"""Image -> MNIST-style 28x28 digits in reading order, the way MNIST itself was made.
 
 The seeds resized a whole photo to 28x28 and inverted it (6 of 10 right on real photos). MNIST
 digits are white strokes on pure black, fitted into a 20x20 box by aspect ratio and placed in
-28x28 by centre of mass. This module reproduces that from camera frames: polarity, uneven
-lighting, noise, several digits per frame. Pure numpy + OpenCV; every resize is INTER_AREA or
-INTER_LINEAR_EXACT, which give bit-identical results on x86 and ARM.
+28x28 by centre of mass. This module does that for a camera frame or a photo of a page: a first
+look learns the polarity and the text height, the page is segmented at the scale that suits the
+text (edge/ink.py: paper and ink; edge/lines.py: rules and boxes out; edge/layout.py: pieces to
+digit boxes in rows), and each digit is fitted. Touching digits get candidate cuts here; the
+classifier picks among them (edge/touching.py). Pure numpy + OpenCV; every resize is INTER_AREA
+or INTER_LINEAR_EXACT, which give bit-identical results on x86 and ARM.
 
 Every path (camera, folder, debug crops) calls `find_digits`; normalization to model input is
 the model manifest's job (edge/interpreter.py), not this module's.
@@ -16,6 +19,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .ink import dark_ink, ink_image, pieces, threshold, to_gray
+from .layout import SPECK, merge_broken, plausible, rows as text_rows, text_height
 from .lines import page_rules, remove_lines
 from .touching import split_boxes
 
@@ -29,11 +34,7 @@ FIRST_LOOK_SIDE = 800    # (photos over twice this size get a first look at this
 TEXT_PX = 48             # then digits are found where they are about this tall (MNIST's are 20 of 28)
 MAX_SIDE = 2400          # but never on more than this long side (time, memory)
 MIN_DIGIT_PX = 10        # nothing shorter than this, in the input's pixels, is a digit (but in a tiny crop)
-MIN_CONTRAST = 20        # ink must stand this far (of 255) above the paper at the least
-STRONG_SHARE = 0.2       # a piece is ink when this share of its pixels reach the ink level
-OTSU_CAP = 2.5           # the ink level is at most this many times the noise floor
-DIM_PAPER = 96           # contrast is relative to the paper, but noise on paper darker than this is not magnified
-OFF_PAPER = 0.4          # paper darker than this fraction of the page's bright paper is off the page
+WORD_GAP = 2.0           # a gap this many times a row's usual gap between digits separates two numbers
 
 
 @dataclass
@@ -42,92 +43,6 @@ class Digit:
     box: tuple[int, int, int, int]     # x, y, w, h in the input image's pixel coordinates
     row: int = 0                       # text row, top to bottom
     splits: list[list[Digit]] = field(default_factory=list, repr=False)   # if it is touching digits
-
-
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """Any decoded image (gray, BGR, BGRA; uint8 or uint16) -> 2-D uint8."""
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim == 2:
-        return image
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-
-
-def percentiles(image: np.ndarray, qs: tuple[float, ...]) -> list[int]:
-    """Percentiles of a uint8 image from its histogram: O(pixels), unlike a sort."""
-    cdf = np.cumsum(np.bincount(image.ravel(), minlength=256))
-    return [int(np.searchsorted(cdf, q / 100 * (cdf[-1] - 1), side="right")) for q in qs]
-
-
-def dark_ink(gray: np.ndarray) -> bool:
-    """Is the ink darker than the paper? Ink is the minority that stands far out from its
-    surroundings, so deviations from a local mean are skewed towards the ink's side: the sign of
-    their third moment decides. A lone small digit still counts (a median/percentile rule misses a
-    digit covering under 1 % of a frame), and the halo a stroke leaves in the local mean is broad
-    but shallow, so it does not outweigh the stroke.
-    """
-    h, w = gray.shape
-    k = max(3, (max(h, w) // 2) | 1)
-    local = gray.astype(np.float32) - cv2.blur(gray, (k, k)).astype(np.float32)
-    return float(np.mean(local * local * local)) < 0
-
-
-def ink_image(gray: np.ndarray, dark: bool, kernel: int) -> np.ndarray:
-    """Bright-ink-on-black image with the lighting removed.
-
-    The paper's brightness is what a closing leaves (a max then a min filter wider than any
-    stroke): it follows shadows, vignetting and gradients, and keeps a hard edge hard, so a dark
-    table around the page or a cast shadow never turns into ink. Dark ink is measured as a
-    fraction of the paper's brightness (a stroke in shadow is as dark, relatively, as in light);
-    off the paper (far darker than the page) there is no ink. Light ink (chalk) is measured
-    above what an opening leaves.
-    """
-    se = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
-    op = cv2.MORPH_CLOSE if dark else cv2.MORPH_OPEN
-    pad = kernel // 2 + 1
-    background = _unpad(cv2.morphologyEx(_extrapolated(gray, pad), op, se), pad)
-    if not dark:
-        return cv2.subtract(gray, background)
-    depth = cv2.subtract(background, gray).astype(np.uint16)
-    ink = np.minimum(depth * 255 // np.maximum(background, DIM_PAPER), 255).astype(np.uint8)
-    bright = percentiles(background, (90,))[0]
-    ink[background < OFF_PAPER * bright] = 0
-    return ink
-
-
-def _extrapolated(gray: np.ndarray, pad: int) -> np.ndarray:
-    """The image padded by continuing its gradients (2 x edge - mirror image). A closing near an
-    edge otherwise sees only the brighter side of a vignette and calls the dark corner ink."""
-    rep = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE).astype(np.int16)
-    ref = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REFLECT_101).astype(np.int16)
-    return np.clip(2 * rep - ref, 0, 255).astype(np.uint8)
-
-
-def _unpad(image: np.ndarray, pad: int) -> np.ndarray:
-    return image[pad:image.shape[0] - pad, pad:image.shape[1] - pad]
-
-
-def threshold(ink: np.ndarray) -> tuple[int, int]:
-    """(level, low): the ink level is Otsu's, but never below the noise floor (a blank page must
-    give no digits) and never far above it (on a page with bold print, Otsu splits print from
-    paper and loses a faint pen). The low level, where a stroke's faint joins still count, stays
-    above the noise, or noise would join into pieces that reach the level somewhere."""
-    otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    hist = np.bincount(ink.ravel(), minlength=256)
-    med = int(np.searchsorted(np.cumsum(hist), hist.sum() / 2))
-    distance = np.abs(np.arange(256) - med)          # median absolute deviation, from the histogram
-    order = np.argsort(distance, kind="stable")
-    mad = distance[order][np.searchsorted(np.cumsum(hist[order]), hist.sum() / 2)]
-    noise = 1.4826 * mad
-    floor = max(med + MIN_CONTRAST, med + 5 * noise)
-    level = int(max(floor, min(otsu, OTSU_CAP * floor)))
-    return level, int(max(level // 2, med + 3 * noise))
 
 
 def fit_mnist(ink_crop: np.ndarray, mask: np.ndarray, level: int) -> np.ndarray:
@@ -157,44 +72,6 @@ def fit_mnist(ink_crop: np.ndarray, mask: np.ndarray, level: int) -> np.ndarray:
     return out
 
 
-def _pieces(ink: np.ndarray, level: int, low: int, allowed: np.ndarray | None = None
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Ink pieces by hysteresis: connected above `low`, kept if they reach `level`.
-
-    The low level keeps faint joins inside a stroke; the high level rejects paper texture.
-    Returns the low-level ink mask (uint8 0/1) and an (n, 5) array of x, y, w, h, area.
-    """
-    joined = (ink > low).astype(np.uint8)
-    if allowed is not None:
-        joined &= allowed
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
-    above = np.bincount(labels[(ink > level) & (joined > 0)], minlength=n)
-    # A stroke is mostly above the level; noise joined at the low level reaches it in a few pixels.
-    strong = above >= STRONG_SHARE * stats[:, cv2.CC_STAT_AREA]
-    strong &= above > 0
-    strong[0] = False
-    return strong[labels].astype(np.uint8), stats[strong]
-
-
-def text_height(boxes: np.ndarray, shape: tuple[int, int], smallest: float = 3) -> float | None:
-    """The height of the page's handwriting from its pieces: a high percentile of the heights of
-    the pieces shaped like characters, never the tallest (one rule, box or page edge would
-    decide). Not the median either: specks, dots and print are many and small, handwriting is
-    larger, and what is measured against this height (rules, specks) must spare its strokes."""
-    if not len(boxes):
-        return None
-    H, W = shape
-    x, y, w, h = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
-    inside = (x > 0) & (y > 0) & (x + w < W) & (y + h < H)
-    shaped = (h >= smallest) & (w <= 2.0 * h) & (h <= 12 * np.maximum(w, 1))
-    heights = h[inside & shaped]
-    if not len(heights):    # a crop the digit fills touches the border
-        heights = h[shaped]
-    if not len(heights):
-        return None
-    return float(np.percentile(heights, 90))
-
-
 def _scaled(gray: np.ndarray, f: float) -> np.ndarray:
     if f >= 1:
         return gray
@@ -221,84 +98,17 @@ def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float) 
     k = 0.8 * guess if guess else side / 4
     ink = ink_image(gray, dark, kernel=max(5, int(k)) | 1)
     level, low = threshold(ink)
-    mask, boxes = _pieces(ink, level, low)
+    mask, boxes = pieces(ink, level, low)
     rules = page_rules(mask)
-    unruled = _pieces(ink, level, low, allowed=mask & (1 - rules))[1] if rules.any() else boxes
+    unruled = pieces(ink, level, low, allowed=mask & (1 - rules))[1] if rules.any() else boxes
     height = text_height(unruled, gray.shape, max(3.0, smallest))
     if guess:   # the first look could not see small print; at this scale it can, so measure again
         height = float(np.clip(height or guess, 0.7 * guess, 1.5 * guess))
     if height:
         clean, lines = remove_lines(mask, height)
         if lines.any():
-            mask, boxes = _pieces(ink, level, low, allowed=clean)
+            mask, boxes = pieces(ink, level, low, allowed=clean)
     return Page(ink, level, mask, boxes, height)
-
-
-def _merge_broken(boxes: list[list[int]], height: float) -> list[list[int]]:
-    """Merge the strokes of one digit (the detached bar of a 5 or 7, a broken loop): boxes that
-    overlap mostly in x and nearly touch in y, or overlap in area; never into more than a digit's
-    height, so a column of digits or a long stroke does not chain everything together."""
-    def same_digit(a, b) -> bool:
-        y0, y1 = min(a[1], b[1]), max(a[1] + a[3], b[1] + b[3])
-        if y1 - y0 > 1.3 * height:
-            return False
-        overlap_x = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-        overlap_y = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-        if overlap_x > 0.5 * min(a[2], b[2]) and -overlap_y < 0.2 * height:
-            return True
-        return overlap_x > 0 and overlap_y > 0 and overlap_x * overlap_y > 0.3 * min(a[2] * a[3], b[2] * b[3])
-
-    boxes = [list(b) for b in boxes]
-    merged = True
-    while merged:      # a sweep in x finds the candidates: both tests need the boxes to overlap in x
-        merged = False
-        boxes.sort(key=lambda b: b[0])
-        out: list[list[int]] = []
-        for box in boxes:
-            for k in range(len(out) - 1, -1, -1):
-                other = out[k]
-                if other[0] + other[2] > box[0] and same_digit(other, box):
-                    x0, y0 = min(other[0], box[0]), min(other[1], box[1])
-                    x1 = max(other[0] + other[2], box[0] + box[2])
-                    y1 = max(other[1] + other[3], box[1] + box[3])
-                    out[k] = [x0, y0, x1 - x0, y1 - y0, other[4] + box[4]]
-                    merged = True
-                    break
-            else:
-                out.append(box)
-        boxes = out
-    return boxes
-
-
-def _plausible(boxes: list[list[int]], height: float, smallest: float) -> list[list[int]]:
-    """Drop what is not a digit by its size against the text height: specks and dots, dashes,
-    what is far taller than the text (a leftover rule), hairlines (the fringe of a page edge)."""
-    out = []
-    for x, y, w, h, area in boxes:
-        if h < max(smallest, 0.3 * height) or h > 2.5 * height or w > 3 * h or w > 3 * height or w < 0.06 * height:
-            continue
-        out.append([x, y, w, h, area])
-    return out
-
-
-def _rows(boxes: list[list[int]]) -> list[list[list[int]]]:
-    """Group boxes into text rows: a box joins the row whose nearest box (in x) overlaps it in y
-    by half the smaller height, so rows may tilt; rows top to bottom, each left to right."""
-    rows: list[list[list[int]]] = []
-    for box in sorted(boxes, key=lambda b: b[0]):
-        best, best_overlap = None, 0.0
-        for row in rows:
-            near = row[-1]
-            overlap = min(near[1] + near[3], box[1] + box[3]) - max(near[1], box[1])
-            score = overlap / min(near[3], box[3])
-            if score > 0.5 and score > best_overlap:
-                best, best_overlap = row, score
-        if best is None:
-            rows.append([box])
-        else:
-            best.append(box)
-    rows.sort(key=lambda row: np.median([b[1] + b[3] / 2 for b in row]))
-    return rows
 
 
 def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, float, list[list[list[int]]]]:
@@ -330,9 +140,9 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, float, list[li
         x1 = max(b[0] + b[2] for b in boxes)
         y1 = max(b[1] + b[3] for b in boxes)
         return page, f, [[[x0, y0, x1 - x0, y1 - y0, 0]]]
-    specks = max(2, 0.25 * height)
+    specks = max(2, SPECK * height)
     boxes = [b for b in boxes if b[3] >= specks or b[2] >= specks]
-    return page, f, _rows(_plausible(_merge_broken(boxes, height), height, smallest * f))
+    return page, f, text_rows(plausible(merge_broken(boxes, height), height, smallest * f))
 
 
 def find_digits(image: np.ndarray, single: bool = False) -> list[Digit]:
@@ -357,11 +167,24 @@ def find_digits(image: np.ndarray, single: bool = False) -> list[Digit]:
 
 
 def reading(digits: list[Digit], labels: list[str], confident: list[bool] | None = None) -> str:
-    """Predicted labels in reading order; rows separated by newlines, '?' where not confident."""
-    out, last_row = [], None
+    """Predicted labels in reading order: rows separated by newlines, numbers that stand apart on
+    a row by a space, '?' where not confident. A gap separates numbers when it is well over the
+    row's usual gap between digits (WORD_GAP times it) and half a digit high at the least: evenly
+    spaced digits stay one number, "646 555 0111" gets its spaces."""
+    by_row: dict[int, list[Digit]] = {}
+    for d in digits:
+        by_row.setdefault(d.row, []).append(d)
+    wide: dict[int, float] = {}
+    for r, ds in by_row.items():
+        gaps = [b.box[0] - (a.box[0] + a.box[2]) for a, b in zip(ds, ds[1:])]
+        height = float(np.median([d.box[3] for d in ds]))
+        wide[r] = max(0.5 * height, WORD_GAP * float(np.median(gaps))) if gaps else 0.0
+    out, last = [], None
     for i, d in enumerate(digits):
-        if last_row is not None and d.row != last_row:
+        if last is not None and d.row != last.row:
             out.append("\n")
+        elif last is not None and d.box[0] - (last.box[0] + last.box[2]) > wide[d.row]:
+            out.append(" ")
         out.append(labels[i] if confident is None or confident[i] else "?")
-        last_row = d.row
+        last = d
     return "".join(out)

@@ -85,7 +85,7 @@ def boxes_image(image: np.ndarray, records: list[dict], min_confidence: float, l
 def write_boxes(rows, out: Path, min_confidence: float, max_pixels: int) -> None:
     """One JPEG per image: what the reader found, for a person to check."""
     from .images import BadImage, read_image
-    from .preprocess import to_gray
+    from .ink import to_gray
     for row in rows:
         try:
             image = read_image(row.path, max_pixels)

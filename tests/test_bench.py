@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -33,5 +34,11 @@ def test_quick_benchmark_writes_results(tmp_path, mnist_dir):
     assert {k.rsplit("_workers", 1)[0] for k in res["folder"]} == {"small_png_28px", "jpeg_12mp"}
     assert res["sizes"]["digit_int8.tflite"] < res["sizes"]["digit_float32.tflite"]
     assert 10 < res["memory"]["edge_runtime_peak_rss_mb"] < 1000
+    photos = res["photos"]
+    if photos is not None:          # the labelled real photos are beside the repository (CI: ../shared)
+        reader = photos["reader"]["totals"]
+        assert reader["images"] > 0 and 0 < reader["right"] <= reader["digits"]
+        if shutil.which("tesseract"):
+            assert photos["tesseract"]["best_psm"] == 11 and photos["tesseract"]["totals"]["digits"] == reader["digits"]
     table = out.with_suffix(".md").read_text()
     assert "| keras_predict_batch1 |" in table and "Peak RSS" in table and table in r.stdout

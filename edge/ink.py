@@ -1,0 +1,121 @@
+"""Ink: which side is ink, the paper's brightness under it, the ink level, and the pieces of ink.
+
+Works on any grey image (a camera frame, a 12 MP page, a 28x28 crop) and knows nothing of
+digits. Pure numpy + OpenCV, integer arithmetic where it matters, so x86 and ARM agree.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+MIN_CONTRAST = 20        # ink must stand this far (of 255) above the paper at the least
+STRONG_SHARE = 0.2       # a piece is ink when this share of its pixels reach the ink level
+OTSU_CAP = 2.5           # the ink level is at most this many times the noise floor
+DIM_PAPER = 96           # contrast is relative to the paper, but noise on paper darker than this is not magnified
+OFF_PAPER = 0.4          # paper darker than this fraction of the page's bright paper is off the page
+NOISE_SIGMA = 1.4826     # median absolute deviation x this = standard deviation, for Gaussian noise
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Any decoded image (gray, BGR, BGRA; uint8 or uint16) -> 2-D uint8."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def percentiles(image: np.ndarray, qs: tuple[float, ...]) -> list[int]:
+    """Percentiles of a uint8 image from its histogram: O(pixels), unlike a sort."""
+    cdf = np.cumsum(np.bincount(image.ravel(), minlength=256))
+    return [int(np.searchsorted(cdf, q / 100 * (cdf[-1] - 1), side="right")) for q in qs]
+
+
+def dark_ink(gray: np.ndarray) -> bool:
+    """Is the ink darker than the paper? Ink is the minority that stands far out from its
+    surroundings, so deviations from a local mean are skewed towards the ink's side: the sign of
+    their third moment decides. A lone small digit still counts (a median/percentile rule misses a
+    digit covering under 1 % of a frame), and the halo a stroke leaves in the local mean is broad
+    but shallow, so it does not outweigh the stroke.
+    """
+    h, w = gray.shape
+    k = max(3, (max(h, w) // 2) | 1)
+    local = gray.astype(np.float32) - cv2.blur(gray, (k, k)).astype(np.float32)
+    return float(np.mean(local * local * local)) < 0
+
+
+def ink_image(gray: np.ndarray, dark: bool, kernel: int) -> np.ndarray:
+    """Bright-ink-on-black image with the lighting removed.
+
+    The paper's brightness is what a closing leaves (a max then a min filter wider than any
+    stroke): it follows shadows, vignetting and gradients, and keeps a hard edge hard, so a dark
+    table around the page or a cast shadow never turns into ink. Dark ink is measured as a
+    fraction of the paper's brightness (a stroke in shadow is as dark, relatively, as in light);
+    off the paper (far darker than the page) there is no ink. Light ink (chalk) is measured
+    above what an opening leaves.
+    """
+    se = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
+    op = cv2.MORPH_CLOSE if dark else cv2.MORPH_OPEN
+    pad = kernel // 2 + 1
+    background = _unpad(cv2.morphologyEx(_extrapolated(gray, pad), op, se), pad)
+    if not dark:
+        return cv2.subtract(gray, background)
+    depth = cv2.subtract(background, gray).astype(np.uint16)
+    ink = np.minimum(depth * 255 // np.maximum(background, DIM_PAPER), 255).astype(np.uint8)
+    bright = percentiles(background, (90,))[0]
+    ink[background < OFF_PAPER * bright] = 0
+    return ink
+
+
+def _extrapolated(gray: np.ndarray, pad: int) -> np.ndarray:
+    """The image padded by continuing its gradients (2 x edge - mirror image). A closing near an
+    edge otherwise sees only the brighter side of a vignette and calls the dark corner ink."""
+    rep = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE).astype(np.int16)
+    ref = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REFLECT_101).astype(np.int16)
+    return np.clip(2 * rep - ref, 0, 255).astype(np.uint8)
+
+
+def _unpad(image: np.ndarray, pad: int) -> np.ndarray:
+    return image[pad:image.shape[0] - pad, pad:image.shape[1] - pad]
+
+
+def threshold(ink: np.ndarray) -> tuple[int, int]:
+    """(level, low): the ink level is Otsu's, but never below the noise floor (a blank page must
+    give no digits) and never far above it (on a page with bold print, Otsu splits print from
+    paper and loses a faint pen). The low level, where a stroke's faint joins still count, stays
+    above the noise, or noise would join into pieces that reach the level somewhere."""
+    otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    hist = np.bincount(ink.ravel(), minlength=256)
+    med = int(np.searchsorted(np.cumsum(hist), hist.sum() / 2))
+    distance = np.abs(np.arange(256) - med)          # median absolute deviation, from the histogram
+    order = np.argsort(distance, kind="stable")
+    mad = distance[order][np.searchsorted(np.cumsum(hist[order]), hist.sum() / 2)]
+    noise = NOISE_SIGMA * mad
+    floor = max(med + MIN_CONTRAST, med + 5 * noise)
+    level = int(max(floor, min(otsu, OTSU_CAP * floor)))
+    return level, int(max(level // 2, med + 3 * noise))
+
+
+def pieces(ink: np.ndarray, level: int, low: int, allowed: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Ink pieces by hysteresis: connected above `low`, kept if they reach `level`.
+
+    The low level keeps faint joins inside a stroke; the high level rejects paper texture.
+    Returns the low-level ink mask (uint8 0/1) and an (n, 5) array of x, y, w, h, area.
+    """
+    joined = (ink > low).astype(np.uint8)
+    if allowed is not None:
+        joined &= allowed
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    above = np.bincount(labels[(ink > level) & (joined > 0)], minlength=n)
+    # A stroke is mostly above the level; noise joined at the low level reaches it in a few pixels.
+    strong = above >= STRONG_SHARE * stats[:, cv2.CC_STAT_AREA]
+    strong &= above > 0
+    strong[0] = False
+    return strong[labels].astype(np.uint8), stats[strong]

@@ -1,0 +1,105 @@
+"""Layout: from pieces of ink to digit boxes in rows, measured against the page's text height.
+
+Boxes are [x, y, w, h, area] in the working image's pixels. Every size rule here is relative to
+the text height, which comes from the pieces themselves (never the tallest piece).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+SPECK = 0.25             # pieces smaller than this many text heights both ways are specks, not strokes
+TEXT_PERCENTILE = 90     # the text height is this percentile of character-shaped pieces' heights
+MERGE_HEIGHT = 1.3       # strokes merge into one digit no taller than this many text heights
+MERGE_GAP = 0.2          # ... when they overlap in x and are at most this far apart in y
+SMALLEST = 0.3           # a digit is at least this many text heights tall
+TALLEST = 2.5            # and at most this many
+WIDEST = 3.0             # and no wider than this many heights (its own, and the text's)
+HAIRLINE = 0.06          # and wider than this many text heights (a page edge's fringe is not)
+ROW_OVERLAP = 0.5        # a box joins a row when it overlaps the row's nearest box by this share
+
+
+def text_height(boxes: np.ndarray, shape: tuple[int, int], smallest: float = 3) -> float | None:
+    """The height of the page's handwriting from its pieces: a high percentile of the heights of
+    the pieces shaped like characters, never the tallest (one rule, box or page edge would
+    decide). Not the median either: specks, dots and print are many and small, handwriting is
+    larger, and what is measured against this height (rules, specks) must spare its strokes."""
+    if not len(boxes):
+        return None
+    H, W = shape
+    x, y, w, h = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    inside = (x > 0) & (y > 0) & (x + w < W) & (y + h < H)
+    shaped = (h >= smallest) & (w <= 2.0 * h) & (h <= 12 * np.maximum(w, 1))
+    heights = h[inside & shaped]
+    if not len(heights):    # a crop the digit fills touches the border
+        heights = h[shaped]
+    if not len(heights):
+        return None
+    return float(np.percentile(heights, TEXT_PERCENTILE))
+
+
+def merge_broken(boxes: list[list[int]], height: float) -> list[list[int]]:
+    """Merge the strokes of one digit (the detached bar of a 5 or 7, a broken loop): boxes that
+    overlap mostly in x and nearly touch in y, or overlap in area; never into more than a digit's
+    height, so a column of digits or a long stroke does not chain everything together."""
+    def same_digit(a, b) -> bool:
+        y0, y1 = min(a[1], b[1]), max(a[1] + a[3], b[1] + b[3])
+        if y1 - y0 > MERGE_HEIGHT * height:
+            return False
+        overlap_x = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+        overlap_y = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+        if overlap_x > 0.5 * min(a[2], b[2]) and -overlap_y < MERGE_GAP * height:
+            return True
+        return overlap_x > 0 and overlap_y > 0 and overlap_x * overlap_y > 0.3 * min(a[2] * a[3], b[2] * b[3])
+
+    boxes = [list(b) for b in boxes]
+    merged = True
+    while merged:      # a sweep in x finds the candidates: both tests need the boxes to overlap in x
+        merged = False
+        boxes.sort(key=lambda b: b[0])
+        out: list[list[int]] = []
+        for box in boxes:
+            for k in range(len(out) - 1, -1, -1):
+                other = out[k]
+                if other[0] + other[2] > box[0] and same_digit(other, box):
+                    x0, y0 = min(other[0], box[0]), min(other[1], box[1])
+                    x1 = max(other[0] + other[2], box[0] + box[2])
+                    y1 = max(other[1] + other[3], box[1] + box[3])
+                    out[k] = [x0, y0, x1 - x0, y1 - y0, other[4] + box[4]]
+                    merged = True
+                    break
+            else:
+                out.append(box)
+        boxes = out
+    return boxes
+
+
+def plausible(boxes: list[list[int]], height: float, smallest: float) -> list[list[int]]:
+    """Drop what is not a digit by its size against the text height: specks and dots, dashes,
+    what is far taller than the text (a leftover rule), hairlines (the fringe of a page edge)."""
+    out = []
+    for x, y, w, h, area in boxes:
+        if (h < max(smallest, SMALLEST * height) or h > TALLEST * height or w > WIDEST * min(h, height)
+                or w < HAIRLINE * height):
+            continue
+        out.append([x, y, w, h, area])
+    return out
+
+
+def rows(boxes: list[list[int]]) -> list[list[list[int]]]:
+    """Group boxes into text rows: a box joins the row whose nearest box (in x) overlaps it in y
+    by half the smaller height, so rows may tilt; rows top to bottom, each left to right."""
+    found: list[list[list[int]]] = []
+    for box in sorted(boxes, key=lambda b: b[0]):
+        best, best_overlap = None, 0.0
+        for row in found:
+            near = row[-1]
+            overlap = min(near[1] + near[3], box[1] + box[3]) - max(near[1], box[1])
+            score = overlap / min(near[3], box[3])
+            if score > ROW_OVERLAP and score > best_overlap:
+                best, best_overlap = row, score
+        if best is None:
+            found.append([box])
+        else:
+            best.append(box)
+    found.sort(key=lambda row: np.median([b[1] + b[3] / 2 for b in row]))
+    return found
