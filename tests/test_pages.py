@@ -112,3 +112,14 @@ def test_real_photos_floor(published_model):
     t = totals(ours(PHOTOS, published_model))
     print(f"real photos: {t}")
     assert t["right_rate"] >= 0.93 and t["clean_extra_rate"] <= 0.03 and t["clean_cer"] <= 0.06, t
+
+
+def test_reading_separates_numbers_that_stand_apart():
+    from edge.preprocess import Digit, reading
+    blank = np.zeros((28, 28), np.uint8)
+    xs = [0, 30, 60, 150, 180, 210, 300, 330, 360, 390]          # 646 555 0111, digits 24 px wide
+    digits = [Digit(blank, (x, 0, 24, 40), 0) for x in xs] + [Digit(blank, (x, 100, 24, 40), 1) for x in (0, 30)]
+    labels = list("6465550111") + list("12")
+    assert reading(digits, labels) == "646 555 0111\n12"
+    even = [Digit(blank, (x, 0, 24, 40), 0) for x in range(0, 600, 60)]   # evenly spaced: one number
+    assert reading(even, list("1234567890")) == "1234567890"
