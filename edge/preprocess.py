@@ -34,7 +34,7 @@ FIRST_LOOK_SIDE = 800    # (photos over twice this size get a first look at this
 TEXT_PX = 48             # then digits are found where they are about this tall (MNIST's are 20 of 28)
 MAX_SIDE = 2400          # but never on more than this long side (time, memory)
 MIN_DIGIT_PX = 10        # nothing shorter than this, in the input's pixels, is a digit (but in a tiny crop)
-WORD_GAP = 2.0           # a gap this many times a row's usual gap between digits separates two numbers
+WORD_GAP = 1.6           # a step this many times a row's usual step between digits separates two numbers
 
 
 @dataclass
@@ -168,22 +168,24 @@ def find_digits(image: np.ndarray, single: bool = False) -> list[Digit]:
 
 def reading(digits: list[Digit], labels: list[str], confident: list[bool] | None = None) -> str:
     """Predicted labels in reading order: rows separated by newlines, numbers that stand apart on
-    a row by a space, '?' where not confident. A gap separates numbers when it is well over the
-    row's usual gap between digits (WORD_GAP times it) and half a digit high at the least: evenly
-    spaced digits stay one number, "646 555 0111" gets its spaces."""
+    a row by a space, '?' where not confident. Numbers stand apart when the step from one digit's
+    centre to the next is WORD_GAP times the row's usual step (a narrow 1 does not widen it, as an
+    edge-to-edge gap would): evenly spaced digits stay one number, "646 555 0111" gets its spaces."""
     by_row: dict[int, list[Digit]] = {}
     for d in digits:
         by_row.setdefault(d.row, []).append(d)
     wide: dict[int, float] = {}
     for r, ds in by_row.items():
-        gaps = [b.box[0] - (a.box[0] + a.box[2]) for a, b in zip(ds, ds[1:])]
+        centres = [d.box[0] + d.box[2] / 2 for d in ds]
+        steps = np.diff(centres)
         height = float(np.median([d.box[3] for d in ds]))
-        wide[r] = max(0.5 * height, WORD_GAP * float(np.median(gaps))) if gaps else 0.0
+        usual = float(np.median(steps)) if len(steps) >= 2 else height
+        wide[r] = WORD_GAP * max(usual, 0.5 * height)
     out, last = [], None
     for i, d in enumerate(digits):
         if last is not None and d.row != last.row:
             out.append("\n")
-        elif last is not None and d.box[0] - (last.box[0] + last.box[2]) > wide[d.row]:
+        elif last is not None and (d.box[0] + d.box[2] / 2) - (last.box[0] + last.box[2] / 2) > wide[d.row]:
             out.append(" ")
         out.append(labels[i] if confident is None or confident[i] else "?")
         last = d
