@@ -75,15 +75,18 @@ def _crops(digits) -> list[np.ndarray]:
     return [d.pixels for d in digits] + [p.pixels for d in digits for option in d.splits for p in option]
 
 
-def _resolve(digits, scored: np.ndarray, probs: np.ndarray):
-    """Each piece replaced by the split `choose` keeps (judged on `scored`), with its `probs`."""
+def _resolve(digits, scored: np.ndarray, probs: np.ndarray, reject: int | None = None):
+    """Each piece replaced by the split `choose` keeps (judged on `scored`), with its `probs`.
+    With a not-a-digit class, only a piece the model does not take for one digit (it reads it as
+    not a digit, or as no digit with confidence) is a candidate: a wide single digit is not cut."""
     out, keep, i = [], [], len(digits)
     for k, d in enumerate(digits):
         spans = []
         for option in d.splits:
             spans.append((i, i + len(option)))
             i += len(option)
-        pick = choose(scored[k], [scored[a:b] for a, b in spans]) if spans else None
+        undecided = reject is None or probs[k].argmax() == reject or scored[k].max() < PART_FLOOR
+        pick = choose(scored[k], [scored[a:b] for a, b in spans]) if spans and undecided else None
         if pick is None:
             out.append(d)
             keep.append(k)
@@ -109,7 +112,8 @@ def predict(model, groups: list[list], drop_non_digits: bool = True) -> list[tup
     for group, cs in zip(groups, crops):
         span = slice(i, i + len(cs))
         i += len(cs)
-        digits, p = _resolve(group, digit_probs[span], probs[span] if drop_non_digits else digit_probs[span])
+        digits, p = _resolve(group, digit_probs[span], probs[span] if drop_non_digits else digit_probs[span],
+                             reject if drop_non_digits else None)
         if reject is not None and drop_non_digits:
             keep = p.argmax(1) != reject
             digits, p = [d for d, k in zip(digits, keep) if k], p[keep]
