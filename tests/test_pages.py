@@ -72,7 +72,7 @@ def test_generated_pages_on_a_table_are_read(mnist, model):
         assert s.right >= 9, (paper, s)
         total = total + s
     print(f"generated pages: {total}")
-    assert total.right / total.true >= 0.88 and total.extra <= 80, total
+    assert total.right / total.true >= 0.9 and total.extra <= 60, total
 
 
 def test_blank_sheets_on_a_table_give_no_digits(mnist):
@@ -111,7 +111,7 @@ def test_real_photos_floor(published_model):
     from edge.score import totals
     t = totals(ours(PHOTOS, published_model))
     print(f"real photos: {t}")
-    assert t["right_rate"] >= 0.93 and t["clean_extra_rate"] <= 0.03 and t["clean_cer"] <= 0.06, t
+    assert t["right_rate"] >= 0.96 and t["clean_extra_rate"] <= 0.03 and t["clean_cer"] <= 0.03, t
 
 
 def test_reading_separates_numbers_that_stand_apart():
