@@ -6,8 +6,9 @@ digits are white strokes on pure black, fitted into a 20x20 box by aspect ratio 
 look learns the polarity and the text height, the page is segmented at the scale that suits the
 text (edge/ink.py: paper and ink; edge/lines.py: rules and boxes out; edge/layout.py: pieces to
 digit boxes in rows), and each digit is fitted. Touching digits get candidate cuts here; the
-classifier picks among them (edge/touching.py). Pure numpy + OpenCV; every resize is INTER_AREA
-or INTER_LINEAR_EXACT, which give bit-identical results on x86 and ARM.
+classifier picks among them (edge/touching.py). Pure numpy + OpenCV; digits are shrunk to 20x20
+in integer arithmetic and every other resize is INTER_AREA or INTER_LINEAR_EXACT, so x86 and ARM
+read the same.
 
 Every path (camera, folder, debug crops) calls `find_digits`; normalization to model input is
 the model manifest's job (edge/interpreter.py), not this module's.
@@ -60,8 +61,7 @@ def fit_mnist(ink_crop: np.ndarray, mask: np.ndarray, level: int) -> np.ndarray:
     h, w = crop.shape
     s = 20.0 / max(h, w)
     size = (max(1, round(w * s)), max(1, round(h * s)))
-    mode = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR_EXACT
-    small = cv2.resize(crop, size, interpolation=mode)
+    small = shrink_exact(crop, size) if s < 1 else cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR_EXACT)
     out = np.zeros((28, 28), np.uint8)
     m = cv2.moments(small, binaryImage=False)
     sh, sw = small.shape
@@ -70,6 +70,27 @@ def fit_mnist(ink_crop: np.ndarray, mask: np.ndarray, level: int) -> np.ndarray:
     y0 = min(max(round(14 - cy), 0), 28 - sh)
     out[y0:y0 + sh, x0:x0 + sw] = small
     return out
+
+
+def _area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) integer overlaps of input and output pixels, in units of 1/n_out input pixel."""
+    edges_in = np.arange(n_in + 1, dtype=np.int64) * n_out
+    edges_out = np.arange(n_out + 1, dtype=np.int64) * n_in
+    lo = np.maximum(edges_out[:-1, None], edges_in[None, :-1])
+    hi = np.minimum(edges_out[1:, None], edges_in[None, 1:])
+    return np.maximum(hi - lo, 0)
+
+
+def shrink_exact(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """INTER_AREA's result computed in integers: the same bytes on x86 and ARM. OpenCV's own
+    INTER_AREA at a non-integer ratio sums floats that ARM rounds differently (fused multiply-adds:
+    the aarch64 check caught a digit one grey level off, which flipped its reading). For crops
+    (a digit to 20x20), where the cost of integer matrix products is nothing."""
+    h, w = image.shape
+    tw, th = size
+    total = _area_weights(h, th) @ image.astype(np.int64) @ _area_weights(w, tw).T
+    area = h * w
+    return ((2 * total + area) // (2 * area)).astype(np.uint8)      # rounded half up
 
 
 def _scaled(gray: np.ndarray, f: float) -> np.ndarray:

@@ -123,3 +123,26 @@ def test_reading_separates_numbers_that_stand_apart():
     assert reading(digits, labels) == "646 555 0111\n12"
     even = [Digit(blank, (x, 0, 24, 40), 0) for x in range(0, 600, 60)]   # evenly spaced: one number
     assert reading(even, list("1234567890")) == "1234567890"
+
+
+def test_digits_shrink_in_exact_integer_arithmetic():
+    # INTER_AREA's float sums round differently on ARM; the crop-to-20x20 shrink is the exact
+    # area average, rounded half up, computed here with fractions for comparison.
+    from fractions import Fraction
+    from edge.preprocess import shrink_exact
+    rng = np.random.default_rng(3)
+    for h, w, th, tw in ((37, 23, 20, 12), (50, 50, 20, 20), (21, 64, 7, 20)):
+        img = rng.integers(0, 256, (h, w)).astype(np.uint8)
+        out = shrink_exact(img, (tw, th))
+        for j in range(th):
+            for i in range(tw):
+                total = Fraction(0)
+                for y in range(h):
+                    wy = max(0, min((j + 1) * h, (y + 1) * th) - max(j * h, y * th))
+                    if wy:
+                        for x in range(w):
+                            wx = max(0, min((i + 1) * w, (x + 1) * tw) - max(i * w, x * tw))
+                            total += wy * wx * int(img[y, x])
+                mean = total / (h * w)
+                assert out[j, i] == int(mean + Fraction(1, 2)), (h, w, j, i)
+        assert np.abs(out.astype(int) - cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA)).max() <= 1
