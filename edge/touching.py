@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-WIDE = 0.8            # a piece at least this wide for its height may be two or three digits
+WIDE = 1.0            # a piece at least this wide for its height may be two or three digits
 ROW_WIDE = 1.4        # ... and this much wider than the median piece of its row (rows of 3 or more)
 MARGIN = 0.25         # the parts' mean confidence must beat the whole's by this much
 PART_FLOOR = 0.5      # and every part must be read at least this confidently
