@@ -42,7 +42,7 @@ def page(digits: list[np.ndarray], rng: np.random.Generator, paper: str = "ruled
     if heading:
         cv2.putText(sheet, "Name / Class / Date", (40, 50), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 60, 2)
     per_row = int(np.ceil(len(digits) / rows))
-    advance = int(digit_height * (0.55 if touching else 0.9))
+    advance = int(digit_height * (0.62 if touching else 0.9))
     for i, d in enumerate(digits):
         r, c = divmod(i, per_row)
         x = 60 + c * advance + (c // 3) * digit_height + int(rng.integers(-3, 4))
