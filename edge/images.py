@@ -19,7 +19,10 @@ import numpy as np
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".gif"}
 DEFAULT_MAX_PIXELS = 100_000_000     # 100 MP; refused from the header above this
-REDUCE_TARGET = 1400                 # large JPEGs are decoded at 1/2, 1/4 or 1/8 while the long side stays >= this (small handwriting on a 12 MP page needs ~1,500-2,000 px)
+# Large JPEGs are decoded at 1/2, 1/4 or 1/8 while the long side stays >= this: small handwriting
+# on a 12 MP page needs more than the ~1,000 px a 1/4 decode leaves (the reader then works at the
+# scale that makes the text ~48 px, up to 2,400 px).
+REDUCE_TARGET = 1400
 
 
 class BadImage(Exception):

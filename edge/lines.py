@@ -1,21 +1,23 @@
 """Ruled, squared, table and box lines: found and taken out of the ink before digits are looked for.
 
 A 1 or the bar of a 7 is a line too, so what makes a line a rule is its length against the
-text height and what it meets: a run longer than ~1.6 digit heights, or a shorter vertical run
-that ends on a horizontal rule at both ends (the side of a box or a table cell). Where a stroke crosses a removed line, the gap
-is bridged again, so a digit written across a rule keeps its stroke.
+text height and what it meets: a thin run longer than ~1.6 digit heights, or a shorter vertical
+run that ends on a horizontal rule at both ends (the side of a box or a table cell). Where a
+stroke crosses a removed line, the gap is bridged again, so a digit written across a rule keeps
+its stroke.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-H_RUN = 1.6          # a horizontal run this many text heights long is a rule, never a digit's bar
-RULE_THICKNESS = 0.05  # a page-long rule is at most this thick for its length
+H_RUN = 1.6                 # a straight run this many text heights long is a rule, never a digit's stroke
+V_RUN = 0.5                 # vertical runs this long between two horizontal rules are box sides
+LINE_THICKNESS = 0.25       # a rule's ink is no thicker than this many text heights (a bold stroke is)
+GAP = 0.15                  # dotted and dashed rules: gaps this many text heights wide are closed
+BRIDGE = 0.15               # a stroke crossing a removed rule is bridged over this many text heights
+RULE_THICKNESS = 0.05       # before the text height is known: a page-long rule is this thin for its length
 PAGE_RULE_THICKNESS = 0.01  # and at most this fraction of the page's side
-V_RUN = 0.5          # vertical runs this long between two horizontal rules are box sides
-LINE_THICKNESS = 0.25  # and no thicker than this many text heights (bold strokes are thicker)
-GAP = 0.15           # dotted and dashed rules: gaps this many text heights wide are closed
 
 
 def _runs(mask: np.ndarray, length: int, horizontal: bool, gap: int = 1) -> np.ndarray:
@@ -102,7 +104,7 @@ def remove_lines(mask: np.ndarray, text_height: float) -> tuple[np.ndarray, np.n
     kept = mask & (1 - lines)
     # Bridge strokes that cross a removed line: a line pixel with ink just above and below
     # (left and right, for vertical lines) belongs to the stroke too.
-    span = max(3, int(0.15 * text_height)) | 1
+    span = max(3, int(BRIDGE * text_height)) | 1
     across_h = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, np.ones((span, 1), np.uint8)) & horizontal
     across_v = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, np.ones((1, span), np.uint8)) & vertical
     kept |= (across_h | across_v) & mask
