@@ -89,10 +89,11 @@ def run(folder: Path, model: Path, modes: tuple[int, ...]) -> dict | None:
         return result
     version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     by_mode = {psm: tesseract(folder, psm) for psm in modes}
-    best = max(by_mode, key=lambda psm: (totals(by_mode[psm])["right"], -totals(by_mode[psm])["clean_extra"]))
+    summary = {psm: totals(r) for psm, r in by_mode.items()}
+    best = max(summary, key=lambda psm: (summary[psm]["right"], -summary[psm]["clean_extra"]))
     result["tesseract"] = {"version": version.strip(), "best_psm": best,
-                           "by_psm": {str(psm): totals(r) for psm, r in by_mode.items()},
-                           "totals": totals(by_mode[best]), "table": photo_table(by_mode[best])}
+                           "by_psm": {str(psm): t for psm, t in summary.items()},
+                           "totals": summary[best], "table": photo_table(by_mode[best])}
     return result
 
 

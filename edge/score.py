@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 READ_CHARS = set("0123456789?")
@@ -83,8 +84,8 @@ class PhotoResult:
     seconds: float
     printed: bool = False     # unlabelled printed digits on the page: extras are not counted
 
-    @property
-    def score(self) -> Score:
+    @cached_property
+    def score(self) -> Score:          # the tables and totals ask for it again and again
         return score(self.label, self.reading)
 
 

@@ -25,11 +25,12 @@ def cut_columns(mask: np.ndarray, parts: int) -> list[int] | None:
     cuts = []
     for k in range(1, parts):
         centre = w * k / parts
-        lo, hi = int(centre - 0.3 * w / parts), int(centre + 0.3 * w / parts) + 1
-        window = profile[max(1, lo):min(w - 1, hi)]
+        start = max(1, int(centre - 0.3 * w / parts))
+        window = profile[start:min(w - 1, int(centre + 0.3 * w / parts) + 1)]
         if not len(window):
             return None
-        cuts.append(max(1, lo) + int(np.argmin(window + 1e-3 * np.abs(np.arange(len(window)) + max(1, lo) - centre))))
+        columns = np.arange(start, start + len(window))
+        cuts.append(int(columns[np.argmin(window + 1e-3 * np.abs(columns - centre))]))   # ties: nearest the centre
     return cuts
 
 
