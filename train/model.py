@@ -15,7 +15,6 @@ from keras import layers
 # input = pixel * scale + offset, pixel uint8 with 0 = background and 255 = ink.
 # With scale 1/255 and offset 0 the int8 input quantization is exactly pixel - 128: lossless.
 NORMALIZATION = {"scale": 1.0 / 255.0, "offset": 0.0}
-ARCHS = ("edge", "seed")
 
 
 def normalize(pixels: np.ndarray, normalization: dict = NORMALIZATION) -> np.ndarray:
@@ -81,7 +80,7 @@ def build(arch: str, bn_momentum: float = 0.99, classes: int = 10) -> keras.Mode
         return seed_cnn()
     if arch == "edge":
         return edge_cnn(bn_momentum, classes)
-    raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(ARCHS)}")
+    raise ValueError(f"unknown arch {arch!r}; choose from edge, seed")
 
 
 def count_macs(model: keras.Model) -> int:
