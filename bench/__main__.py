@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -20,48 +19,20 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 
 from edge.interpreter import DigitModel  # noqa: E402
 
+from convert.quantize import MODES  # noqa: E402
+from convert.timing import per_image_us  # noqa: E402
+
 from . import photos, pipeline  # noqa: E402
-
-MODES = ("float32", "float16", "dynamic", "int8")
-
-
-def spread(values: list[float]) -> dict:
-    return {"median": float(np.median(values)), "min": float(min(values)), "max": float(max(values)),
-            "runs": len(values)}
+from .machine import machine  # noqa: E402
 
 
-def per_image_us(fn, n_images: int, repeats: int, min_seconds: float) -> dict:
-    """Microseconds per image of `fn()` (which handles n_images), over `repeats` timed loops."""
-    fn()
-    runs = []
-    for _ in range(repeats):
-        n, start = 0, time.perf_counter()
-        while True:
-            fn()
-            n += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_seconds:
-                break
-        runs.append(elapsed / (n * n_images) * 1e6)
-    return spread(runs)
 
-
-def machine() -> dict:
-    import ai_edge_litert
-    versions = {"python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__,
-                "ai_edge_litert": getattr(ai_edge_litert, "__version__", "?")}
-    try:
-        import keras
-        import tensorflow as tf
-        versions.update(tensorflow=tf.__version__, keras=keras.__version__)
-    except ImportError:
-        pass
-    return {"cpu": pipeline._cpu(), "cores": os.cpu_count(), "machine": platform.machine(),
-            "system": platform.system(), "versions": versions}
+def quartiles(values: np.ndarray) -> dict:
+    q1, median, q3 = (float(v) for v in np.percentile(values, (25, 50, 75)))
+    return {"median": median, "min": q1, "max": q3, "runs": int(len(values))}
 
 
 def inference(models: Path, x: np.ndarray, quick: bool) -> dict:
@@ -97,7 +68,8 @@ def training(quick: bool, data_dir: str | None) -> dict:
     from convert.quantize import calibration_images, convert
     from train.data import load_mnist
     from train.model import NORMALIZATION, normalize
-    from train.train import DEFAULTS, TrainConfig, run
+    from train.config import DEFAULTS, TrainConfig
+    from train.train import run
 
     class StepTimer(keras.callbacks.Callback):
         def __init__(self):
@@ -121,12 +93,13 @@ def training(quick: bool, data_dir: str | None) -> dict:
             calibration = normalize(calibration_images(x_train, y_train, 100), NORMALIZATION)
             path = Path(tmp) / "int8.tflite"
             path.write_bytes(convert(model, "int8", calibration))
-            int8 = DigitModel(path, manifest={"sha256": "", "normalization": NORMALIZATION}, threads=1)
+            int8 = DigitModel(path, manifest={"sha256": "", "normalization": NORMALIZATION,
+                                                "labels": manifest["labels"]}, threads=1)
             batch = x_test[:256]
             us = per_image_us(lambda: int8.predict(batch), 256, 2 if quick else 5, 0.3 if quick else 1.0)
         steps = np.array(timer.times[len(timer.times) // 2:])
         full_steps = int(np.ceil(54000 / DEFAULTS[arch]["batch_size"]))
-        out[arch] = {"seconds_per_epoch": spread(list(np.percentile(steps, (25, 50, 75)) * full_steps)),
+        out[arch] = {"seconds_per_epoch": quartiles(steps * full_steps),
                      "params": manifest["params"], "macs": manifest["macs"],
                      "int8_us_per_image_batch256": us, "int8_mac_per_second": manifest["macs"] / (us["median"] * 1e-6)}
     return out

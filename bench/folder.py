@@ -19,7 +19,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from edge.classify import Settings, classify  # noqa: E402
+from edge.folder import Settings, classify  # noqa: E402
 from edge.images import find_images  # noqa: E402
 from edge.interpreter import DEFAULT_MODEL, read_manifest  # noqa: E402
 

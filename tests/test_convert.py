@@ -121,7 +121,9 @@ def test_stripping_names_changes_nothing_the_device_computes(small_model, mnist)
         for i, data in enumerate((stripped, named)):
             path = Path(tmp) / f"m{i}.tflite"
             path.write_bytes(data)
-            outs.append(DigitModel(path, manifest={"sha256": "", "normalization": {"scale": 1 / 255, "offset": 0}})
+            labels = json.loads(small_model.with_suffix(".json").read_text())["labels"]
+            outs.append(DigitModel(path, manifest={"sha256": "", "normalization": {"scale": 1 / 255, "offset": 0},
+                                                   "labels": labels})
                         .predict(mnist[1][0][:500]))
     assert np.array_equal(outs[0], outs[1])
 
@@ -129,9 +131,8 @@ def test_stripping_names_changes_nothing_the_device_computes(small_model, mnist)
 def test_int8_graph_runs_as_one_xnnpack_partition(converted):
     # Flatten with a dynamic batch became SHAPE/STRIDED_SLICE/PACK/RESHAPE, which XNNPACK does not
     # take, and split the graph in two; the head is now a 3x3 convolution and a spatial mean.
-    from convert.validate import op_names
     out, _ = converted
-    ops = op_names(DigitModel(out / "digit_int8.tflite"))
+    ops = DigitModel(out / "digit_int8.tflite").op_names()
     assert not {"SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE"} & set(ops), ops
     if DigitModel(out / "digit_int8.tflite").backend == "ai_edge_litert":   # XNNPACK on by default there
         assert ops.count("DELEGATE") == 1, ops
