@@ -10,6 +10,8 @@ import hashlib
 import importlib
 import json
 import logging
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,8 @@ log = logging.getLogger(__name__)
 BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "digit_int8.tflite"
 MAX_BATCH = 256
+DIGIT_SIZE = (28, 28)        # what edge/preprocess.py makes: MNIST's 28x28, one channel
+LABEL = re.compile(r"[A-Za-z0-9_-]{1,16}")   # labels end up in file names (--debug-dir): no paths
 
 
 class ModelError(Exception):
@@ -30,7 +34,7 @@ def load_interpreter_class(backend: str | None = None):
     modules = {
         "ai_edge_litert": "ai_edge_litert.interpreter",
         "tflite_runtime": "tflite_runtime.interpreter",
-        "tensorflow": "tensorflow.lite",  # last resort: a desktop with full TensorFlow
+        "tensorflow": "tensorflow",  # last resort: a desktop with full TensorFlow (tf.lite.Interpreter)
     }
     names = [backend] if backend else list(BACKENDS)
     errors = []
@@ -38,8 +42,10 @@ def load_interpreter_class(backend: str | None = None):
         if name not in modules:
             raise ModelError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
         try:
+            if name == "tensorflow":
+                os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             module = importlib.import_module(modules[name])
-            return name, module.Interpreter
+            return name, module.lite.Interpreter if name == "tensorflow" else module.Interpreter
         except Exception as e:  # ImportError, or a numpy ABI mismatch raising at import
             errors.append(f"{name}: {type(e).__name__}: {e}")
     raise ModelError("no TFLite interpreter could be imported (" + "; ".join(errors) +
@@ -58,15 +64,15 @@ def manifest_path_for(model_path: Path) -> Path:
 def read_manifest(model_path: Path, manifest_path: Path | None = None, allow_mismatch: bool = False) -> dict:
     """The model's manifest, checked against the model file's sha256."""
     manifest_path = Path(manifest_path or manifest_path_for(model_path))
+    if not Path(model_path).is_file():
+        raise ModelError(f"{model_path}: model file not found")
     try:
         manifest = json.loads(manifest_path.read_text())
     except FileNotFoundError:
         raise ModelError(f"{manifest_path}: manifest missing (every published model has one)") from None
     except (OSError, ValueError) as e:
         raise ModelError(f"{manifest_path}: unreadable manifest ({e})") from None
-    for key in ("sha256", "normalization"):
-        if key not in manifest:
-            raise ModelError(f"{manifest_path}: manifest lacks {key!r}")
+    check_manifest(manifest, manifest_path)
     actual = sha256_file(model_path)
     if actual != manifest["sha256"]:
         message = (f"{model_path}: sha256 {actual[:12]}… does not match its manifest "
@@ -77,17 +83,37 @@ def read_manifest(model_path: Path, manifest_path: Path | None = None, allow_mis
     return manifest
 
 
+def check_manifest(manifest, where: Path) -> None:
+    """What the device relies on: the model's sha256, a numeric normalization, safe labels."""
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{where}: the manifest is not a JSON object")
+    for key in ("sha256", "normalization"):
+        if key not in manifest:
+            raise ModelError(f"{where}: manifest lacks {key!r}")
+    norm = manifest["normalization"]
+    if not (isinstance(norm, dict) and all(isinstance(norm.get(k), (int, float)) and not isinstance(norm.get(k), bool)
+                                           for k in ("scale", "offset"))):
+        raise ModelError(f"{where}: \"normalization\" must be {{\"scale\": number, \"offset\": number}}, "
+                         f"got {json.dumps(norm)[:80]}")
+    labels = manifest.get("labels", [str(i) for i in range(10)])
+    if (not isinstance(labels, list) or len(labels) < 2 or len(set(map(str, labels))) != len(labels)
+            or not all(isinstance(x, str) and LABEL.fullmatch(x) for x in labels)):
+        raise ModelError(f"{where}: \"labels\" must be distinct short names (letters, digits, _ or -), "
+                         f"got {json.dumps(labels)[:80]}")
+
+
 class DigitModel:
     """One interpreter, created once, fed batches of 28x28 uint8 digits."""
 
     def __init__(self, model_path: str | Path = DEFAULT_MODEL, *, manifest_path: str | Path | None = None,
                  threads: int = 1, backend: str | None = None, allow_mismatch: bool = False,
-                 manifest: dict | None = None):
+                 manifest: dict | None = None, quiet: bool = False):
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise ModelError(f"{self.model_path}: model file not found")
         self.manifest = manifest if manifest is not None else read_manifest(
             self.model_path, manifest_path, allow_mismatch)
+        check_manifest(self.manifest, manifest_path_for(self.model_path))
         norm = self.manifest["normalization"]
         self.scale, self.offset = float(norm["scale"]), float(norm["offset"])
         self.labels = list(self.manifest.get("labels", [str(i) for i in range(10)]))
@@ -98,24 +124,55 @@ class DigitModel:
         try:
             self.interpreter = interpreter_class(model_path=str(self.model_path), num_threads=threads)
         except Exception as e:
-            raise ModelError(f"{self.model_path}: not a loadable TFLite model ({e})") from None
-        log.info("model %s on %s, %d thread(s)", self.model_path.name, self.backend, threads)
-        inp = self.interpreter.get_input_details()[0]
-        out = self.interpreter.get_output_details()[0]
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            raise ModelError(f"{self.model_path}: not a loadable TFLite model ({first})") from None
+        self._check_signature()
+        try:        # one inference now: a model that cannot run fails here, not on every frame
+            self.predict(np.zeros((1, *self.input_size), np.uint8))
+        except ModelError as e:
+            raise ModelError(f"{self.model_path}: does not run on a blank digit ({e})") from None
+        (log.debug if quiet else log.info)("model %s on %s, %d thread(s)", self.model_path.name, self.backend, threads)
+
+    def _check_signature(self) -> None:
+        """One input of N x 28 x 28 x 1 and one output of one score per manifest label."""
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"{self.model_path}: expected one input and one output, "
+                             f"got {len(inputs)} and {len(outputs)}")
+        inp, out = inputs[0], outputs[0]
+        in_shape, out_shape = [int(v) for v in inp["shape"]], [int(v) for v in out["shape"]]
+        if len(in_shape) != 4 or tuple(in_shape[1:3]) != DIGIT_SIZE or in_shape[3] != 1:
+            raise ModelError(f"{self.model_path}: input is {'x'.join(map(str, in_shape[1:]))}; the reader makes "
+                             f"{DIGIT_SIZE[0]}x{DIGIT_SIZE[1]}x1 digits")
+        if len(out_shape) != 2 or out_shape[1] != len(self.labels):
+            raise ModelError(f"{self.model_path}: output is {out_shape[1:]} scores; the manifest names "
+                             f"{len(self.labels)} labels")
         self._in_index, self._out_index = inp["index"], out["index"]
         self.input_dtype, self.output_dtype = np.dtype(inp["dtype"]), np.dtype(out["dtype"])
+        if self.input_dtype not in (np.float32, np.int8, np.uint8) or self.output_dtype not in (
+                np.float32, np.int8, np.uint8):
+            raise ModelError(f"{self.model_path}: input {self.input_dtype} / output {self.output_dtype}; "
+                             "expected float32, int8 or uint8")
         self.input_quant, self.output_quant = inp["quantization"], out["quantization"]
-        self._batch = int(inp["shape"][0])
-        self._resize(1)
+        if self.input_dtype != np.float32 and not self.input_quant[0]:
+            raise ModelError(f"{self.model_path}: {self.input_dtype} input without quantization parameters")
+        self.input_size = DIGIT_SIZE
+        self._batch = in_shape[0]
+        self._allocated = False
 
     def _resize(self, n: int) -> None:
         if n != self._batch:
-            self.interpreter.resize_tensor_input(self._in_index, [n, 28, 28, 1])
+            self.interpreter.resize_tensor_input(self._in_index, [n, *self.input_size, 1])
             self._batch = n
             self._allocated = False
-        if not getattr(self, "_allocated", False):
+        if not self._allocated:
             self.interpreter.allocate_tensors()
             self._allocated = True
+
+    def op_names(self) -> list[str]:
+        """Op names in execution order (Flex* would be Select TF ops, which a device lacks). LiteRT
+        offers this only through a private method; this is the one place that calls it."""
+        return [op["op_name"] for op in self.interpreter._get_ops_details()]
 
     def to_input(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 digits (N, 28, 28) -> the model's input tensor, via the manifest's normalization."""
@@ -133,19 +190,25 @@ class DigitModel:
         return raw.astype(np.float32)
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, 10) for uint8 digits (N, 28, 28), many per invoke."""
+        """Class probabilities (N, classes) for uint8 digits (N, 28, 28), many per invoke.
+        LiteRT's own errors (allocation, invoke) come out as ModelError."""
         pixels = np.asarray(pixels)
         if pixels.ndim == 2:
             pixels = pixels[None]
-        if pixels.ndim != 3 or pixels.shape[1:] != (28, 28):
-            raise ValueError(f"expected (N, 28, 28) digits, got {pixels.shape}")
+        if pixels.ndim != 3 or pixels.shape[1:] != self.input_size:
+            raise ValueError(f"expected (N, {self.input_size[0]}, {self.input_size[1]}) digits, got {pixels.shape}")
         if len(pixels) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
         outputs = []
         for start in range(0, len(pixels), MAX_BATCH):
             chunk = pixels[start:start + MAX_BATCH]
-            self._resize(len(chunk))
-            self.interpreter.set_tensor(self._in_index, self.to_input(chunk))
-            self.interpreter.invoke()
-            outputs.append(self._from_output(self.interpreter.get_tensor(self._out_index)))
+            try:
+                self._resize(len(chunk))
+                self.interpreter.set_tensor(self._in_index, self.to_input(chunk))
+                self.interpreter.invoke()
+                out = self.interpreter.get_tensor(self._out_index)
+            except (RuntimeError, ValueError) as e:
+                self._allocated = False      # LiteRT's error text accumulates; start clean next time
+                raise ModelError(f"the interpreter failed: {(str(e).strip().splitlines() or [''])[0][:200]}") from None
+            outputs.append(self._from_output(out))
         return np.concatenate(outputs)
