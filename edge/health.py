@@ -49,7 +49,8 @@ def cpu_temperature(zone: Path = Path("/sys/class/thermal/thermal_zone0/temp")) 
         return None
 
 
-def describe() -> str:
+def status() -> str:
+    """One line for the log and the exit summary."""
     temp, thr = cpu_temperature(), throttled()
     parts = [f"cpu {temp:.1f} °C" if temp is not None else "cpu temperature unknown"]
     if thr is not None:

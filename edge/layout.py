@@ -1,9 +1,11 @@
 """Layout: from pieces of ink to digit boxes in rows, measured against the page's text height.
 
-Boxes are [x, y, w, h, area] in the working image's pixels. Every size rule here is relative to
-the text height, which comes from the pieces themselves (never the tallest piece).
+Boxes are `Box`es in the working image's pixels. Every size rule here is relative to the text
+height, which comes from the pieces themselves (never the tallest piece).
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -16,6 +18,27 @@ TALLEST = 2.5            # and at most this many
 WIDEST = 3.0             # and no wider than this many heights (its own, and the text's)
 HAIRLINE = 0.06          # and wider than this many text heights (a page edge's fringe is not)
 ROW_OVERLAP = 0.5        # a box joins a row when it overlaps the row's nearest box by this share
+
+
+class Box(NamedTuple):
+    x: int
+    y: int
+    w: int
+    h: int
+    area: int = 0        # ink pixels in it (0 where nobody counted them)
+
+    @property
+    def right(self) -> int:
+        return self.x + self.w
+
+    @property
+    def bottom(self) -> int:
+        return self.y + self.h
+
+    def union(self, other: "Box") -> "Box":
+        x0, y0 = min(self.x, other.x), min(self.y, other.y)
+        x1, y1 = max(self.right, other.right), max(self.bottom, other.bottom)
+        return Box(x0, y0, x1 - x0, y1 - y0, self.area + other.area)
 
 
 def text_height(boxes: np.ndarray, shape: tuple[int, int], smallest: float = 3) -> float | None:
@@ -37,34 +60,30 @@ def text_height(boxes: np.ndarray, shape: tuple[int, int], smallest: float = 3) 
     return float(np.percentile(heights, TEXT_PERCENTILE))
 
 
-def merge_broken(boxes: list[list[int]], height: float) -> list[list[int]]:
+def merge_broken(boxes: list[Box], height: float) -> list[Box]:
     """Merge the strokes of one digit (the detached bar of a 5 or 7, a broken loop): boxes that
     overlap mostly in x and nearly touch in y, or overlap in area; never into more than a digit's
     height, so a column of digits or a long stroke does not chain everything together."""
-    def same_digit(a, b) -> bool:
-        y0, y1 = min(a[1], b[1]), max(a[1] + a[3], b[1] + b[3])
-        if y1 - y0 > MERGE_HEIGHT * height:
+    def same_digit(a: Box, b: Box) -> bool:
+        if max(a.bottom, b.bottom) - min(a.y, b.y) > MERGE_HEIGHT * height:
             return False
-        overlap_x = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-        overlap_y = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-        if overlap_x > 0.5 * min(a[2], b[2]) and -overlap_y < MERGE_GAP * height:
+        overlap_x = min(a.right, b.right) - max(a.x, b.x)
+        overlap_y = min(a.bottom, b.bottom) - max(a.y, b.y)
+        if overlap_x > 0.5 * min(a.w, b.w) and -overlap_y < MERGE_GAP * height:
             return True
-        return overlap_x > 0 and overlap_y > 0 and overlap_x * overlap_y > 0.3 * min(a[2] * a[3], b[2] * b[3])
+        return overlap_x > 0 and overlap_y > 0 and overlap_x * overlap_y > 0.3 * min(a.w * a.h, b.w * b.h)
 
-    boxes = [list(b) for b in boxes]
+    boxes = list(boxes)
     merged = True
     while merged:      # a sweep in x finds the candidates: both tests need the boxes to overlap in x
         merged = False
-        boxes.sort(key=lambda b: b[0])
-        out: list[list[int]] = []
+        boxes.sort(key=lambda b: b.x)
+        out: list[Box] = []
         for box in boxes:
             for k in range(len(out) - 1, -1, -1):
                 other = out[k]
-                if other[0] + other[2] > box[0] and same_digit(other, box):
-                    x0, y0 = min(other[0], box[0]), min(other[1], box[1])
-                    x1 = max(other[0] + other[2], box[0] + box[2])
-                    y1 = max(other[1] + other[3], box[1] + box[3])
-                    out[k] = [x0, y0, x1 - x0, y1 - y0, other[4] + box[4]]
+                if other.right > box.x and same_digit(other, box):
+                    out[k] = other.union(box)
                     merged = True
                     break
             else:
@@ -73,33 +92,28 @@ def merge_broken(boxes: list[list[int]], height: float) -> list[list[int]]:
     return boxes
 
 
-def plausible(boxes: list[list[int]], height: float, smallest: float) -> list[list[int]]:
+def plausible(boxes: list[Box], height: float, smallest: float) -> list[Box]:
     """Drop what is not a digit by its size against the text height: specks and dots, dashes,
     what is far taller than the text (a leftover rule), hairlines (the fringe of a page edge)."""
-    out = []
-    for x, y, w, h, area in boxes:
-        if (h < max(smallest, SMALLEST * height) or h > TALLEST * height or w > WIDEST * min(h, height)
-                or w < HAIRLINE * height):
-            continue
-        out.append([x, y, w, h, area])
-    return out
+    return [b for b in boxes if max(smallest, SMALLEST * height) <= b.h <= TALLEST * height
+            and HAIRLINE * height <= b.w <= WIDEST * min(b.h, height)]
 
 
-def rows(boxes: list[list[int]]) -> list[list[list[int]]]:
+def rows(boxes: list[Box]) -> list[list[Box]]:
     """Group boxes into text rows: a box joins the row whose nearest box (in x) overlaps it in y
     by half the smaller height, so rows may tilt; rows top to bottom, each left to right."""
-    found: list[list[list[int]]] = []
-    for box in sorted(boxes, key=lambda b: b[0]):
+    found: list[list[Box]] = []
+    for box in sorted(boxes, key=lambda b: b.x):
         best, best_overlap = None, 0.0
         for row in found:
             near = row[-1]
-            overlap = min(near[1] + near[3], box[1] + box[3]) - max(near[1], box[1])
-            score = overlap / min(near[3], box[3])
+            overlap = min(near.bottom, box.bottom) - max(near.y, box.y)
+            score = overlap / min(near.h, box.h)
             if score > ROW_OVERLAP and score > best_overlap:
                 best, best_overlap = row, score
         if best is None:
             found.append([box])
         else:
             best.append(box)
-    found.sort(key=lambda row: np.median([b[1] + b[3] / 2 for b in row]))
+    found.sort(key=lambda row: np.median([b.y + b.h / 2 for b in row]))
     return found

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from .ink import dark_ink, ink_image, pieces, threshold, to_gray
-from .layout import SPECK, merge_broken, plausible, rows as text_rows, text_height
+from .layout import SPECK, Box, merge_broken, plausible, rows as text_rows, text_height
 from .lines import page_rules, remove_lines
 from .touching import split_boxes
 
@@ -35,7 +35,6 @@ FIRST_LOOK_SIDE = 800    # (photos over twice this size get a first look at this
 TEXT_PX = 48             # then digits are found where they are about this tall (MNIST's are 20 of 28)
 MAX_SIDE = 2400          # but never on more than this long side (time, memory)
 MIN_DIGIT_PX = 10        # nothing shorter than this, in the input's pixels, is a digit (but in a tiny crop)
-WORD_GAP = 1.6           # a step this many times a row's usual step between digits separates two numbers
 
 
 @dataclass
@@ -132,9 +131,8 @@ def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float) 
     return Page(ink, level, mask, boxes, height)
 
 
-def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, float, list[list[list[int]]]]:
-    """The page at its working scale `f` and the digit boxes on it ([x, y, w, h, area] in the
-    page's pixels), in rows.
+def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, float, list[list[Box]]]:
+    """The page at its working scale `f` and the digit boxes on it (in the page's pixels), in rows.
 
     A first look on a small copy learns the polarity and the text height; then, if the digits
     are small, the page is segmented again at the scale that makes them about TEXT_PX tall, so
@@ -154,15 +152,14 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, float, list[li
     if not len(page.boxes):
         return page, f, []
     height = page.text_height or page.ink.shape[0] / 4
-    boxes = [[int(v) for v in b] for b in page.boxes]
+    boxes = [Box(*(int(v) for v in b)) for b in page.boxes]
     if single:
-        x0 = min(b[0] for b in boxes)
-        y0 = min(b[1] for b in boxes)
-        x1 = max(b[0] + b[2] for b in boxes)
-        y1 = max(b[1] + b[3] for b in boxes)
-        return page, f, [[[x0, y0, x1 - x0, y1 - y0, 0]]]
+        whole = boxes[0]
+        for b in boxes[1:]:
+            whole = whole.union(b)
+        return page, f, [[whole]]
     specks = max(2, SPECK * height)
-    boxes = [b for b in boxes if b[3] >= specks or b[2] >= specks]
+    boxes = [b for b in boxes if b.h >= specks or b.w >= specks]
     return page, f, text_rows(plausible(merge_broken(boxes, height), height, smallest * f))
 
 
@@ -172,42 +169,17 @@ def find_digits(image: np.ndarray, single: bool = False) -> list[Digit]:
     # Dilated ink mask: keeps anti-aliased stroke edges, drops a neighbour's strokes from the crop.
     near_ink = cv2.dilate(page.mask, np.ones((3, 3), np.uint8)).astype(bool)
 
-    def digit(x: int, y: int, w: int, h: int, r: int) -> Digit:
+    def digit(b: Box, r: int) -> Digit:
+        x, y, w, h = b.x, b.y, b.w, b.h
         pixels = fit_mnist(page.ink[y:y + h, x:x + w], near_ink[y:y + h, x:x + w], page.level)
         return Digit(pixels, (round(x / f), round(y / f), max(1, round(w / f)), max(1, round(h / f))), r)
 
     digits = []
     for r, row in enumerate(rows):
-        typical = float(np.median([b[2] for b in row])) if len(row) >= 3 else None
+        typical = float(np.median([b.w for b in row])) if len(row) >= 3 else None
         for box in row:
-            d = digit(*box[:4], r)
+            d = digit(box, r)
             if not single:
-                d.splits = [[digit(*part, r) for part in option] for option in split_boxes(page.mask, box, typical)]
+                d.splits = [[digit(part, r) for part in option] for option in split_boxes(page.mask, box, typical)]
             digits.append(d)
     return digits
-
-
-def reading(digits: list[Digit], labels: list[str], confident: list[bool] | None = None) -> str:
-    """Predicted labels in reading order: rows separated by newlines, numbers that stand apart on
-    a row by a space, '?' where not confident. Numbers stand apart when the step from one digit's
-    centre to the next is WORD_GAP times the row's usual step (a narrow 1 does not widen it, as an
-    edge-to-edge gap would): evenly spaced digits stay one number, "646 555 0111" gets its spaces."""
-    by_row: dict[int, list[Digit]] = {}
-    for d in digits:
-        by_row.setdefault(d.row, []).append(d)
-    wide: dict[int, float] = {}
-    for r, ds in by_row.items():
-        centres = [d.box[0] + d.box[2] / 2 for d in ds]
-        steps = np.diff(centres)
-        height = float(np.median([d.box[3] for d in ds]))
-        usual = float(np.median(steps)) if len(steps) >= 2 else height
-        wide[r] = WORD_GAP * max(usual, 0.5 * height)
-    out, last = [], None
-    for i, d in enumerate(digits):
-        if last is not None and d.row != last.row:
-            out.append("\n")
-        elif last is not None and (d.box[0] + d.box[2] / 2) - (last.box[0] + last.box[2] / 2) > wide[d.row]:
-            out.append(" ")
-        out.append(labels[i] if confident is None or confident[i] else "?")
-        last = d
-    return "".join(out)

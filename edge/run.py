@@ -1,40 +1,51 @@
-"""The camera loop: frame -> digits -> one batched invoke -> one line per frame on stdout."""
+"""The camera loop: frame -> reading (one batched invoke) -> one line per frame on stdout.
+
+`run()` is the loop; what happens around a reading (waiting for a steady one, writing debug
+pictures, keeping the statistics) has a small class of its own below it.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import logging
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
 import cv2
 import numpy as np
 
 from .atomic import write_bytes
-from . import touching
+from .draw import annotate
 from .interpreter import DigitModel
-from .preprocess import Digit, find_digits, reading
+from .reading import DEFAULT_MIN_CONFIDENCE, Reading, read
 from .sources import EndOfStream
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_ERROR, EXIT_CAMERA_LOST = 0, 1, 4   # 2: usage, from argparse
+MAX_FRAME_ERRORS = 50    # this many frames in a row failing to read (not to arrive) end the run
+
+
+class FrameErrors(Exception):
+    """Every recent frame failed in the reader itself (a model that cannot run, not a camera)."""
 
 
 @dataclass
 class RunOptions:
     single: bool = False
-    min_confidence: float = 0.5
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
     json: bool = False
     on_change: int = 0            # print only readings stable for this many frames (0: every frame)
     every: int = 1                # process every Nth frame
     fps: float = 0.0              # cap on processed frames per second (0: no cap)
     roi: tuple[int, int, int, int] | None = None
-    max_frames: int = 0           # stop after this many processed frames (0: no limit)
+    max_frames: int = 0           # stop after this many frames read (0: no limit)
+    max_frame_errors: int = MAX_FRAME_ERRORS
     debug_dir: Path | None = None
     save_annotated: Path | None = None
     show: bool = False
@@ -44,87 +55,113 @@ class RunOptions:
 class FrameResult:
     frame: int
     time: str
-    reading: str
-    digits: list[dict]
-    ms: dict
+    reading: Reading
+
+    def record(self) -> dict:
+        """The JSON record: what --json prints and the live view serves."""
+        return {"frame": self.frame, "time": self.time, "reading": self.reading.text,
+                "digits": self.reading.records(), "ms": {k: round(v, 3) for k, v in self.reading.ms.items()}}
 
     def as_json(self) -> str:
-        return json.dumps({"frame": self.frame, "time": self.time, "reading": self.reading,
-                           "digits": self.digits, "ms": self.ms})
+        return json.dumps(self.record())
 
     def as_text(self) -> str:
-        conf = ",".join(f"{d['confidence']:.2f}" for d in self.digits) or "-"
-        shown = self.reading.replace("\n", "/") or "-"
+        r = self.reading
+        conf = ",".join(f"{d.confidence:.2f}" for d in r.digits) or "-"
+        shown = r.text.replace("\n", "/") or "-"
         return (f"{self.time} frame={self.frame} reading={shown} confidence={conf} "
-                f"preprocess={self.ms['preprocess']:.2f}ms inference={self.ms['inference']:.2f}ms "
-                f"total={self.ms['total']:.2f}ms")
+                f"preprocess={r.ms['preprocess']:.2f}ms inference={r.ms['inference']:.2f}ms "
+                f"total={r.ms['total']:.2f}ms")
 
 
 @dataclass
 class Summary:
+    """Counts and running sums only: memory stays flat however long the camera runs."""
     frames_read: int = 0
     frames_processed: int = 0
     bad_frames: int = 0
     readings: int = 0
     lines_printed: int = 0
-    ms: dict = field(default_factory=lambda: {"preprocess": [], "inference": [], "total": []})
+    ms_sum: dict = field(default_factory=lambda: {"preprocess": 0.0, "inference": 0.0, "total": 0.0})
     started: float = field(default_factory=time.perf_counter)
 
-    def text(self) -> str:
+    def add(self, reading: Reading) -> None:
+        self.frames_processed += 1
+        self.readings += bool(reading.text)
+        for k in self.ms_sum:
+            self.ms_sum[k] += reading.ms.get(k, 0.0)
+
+    def mean_ms(self) -> dict:
+        return {k: v / self.frames_processed if self.frames_processed else 0.0 for k, v in self.ms_sum.items()}
+
+    def fps(self) -> float:
         elapsed = time.perf_counter() - self.started
-        mean = {k: (float(np.mean(v)) if v else 0.0) for k, v in self.ms.items()}
-        fps = self.frames_processed / elapsed if elapsed > 0 else 0.0
+        return self.frames_processed / elapsed if elapsed > 0 else 0.0
+
+    def text(self) -> str:
+        mean = self.mean_ms()
         return (f"summary: {self.frames_read} frames read, {self.frames_processed} processed, "
-                f"{self.bad_frames} bad, {self.readings} with digits; {fps:.1f} fps; mean ms "
+                f"{self.bad_frames} bad, {self.readings} with digits; {self.fps():.1f} fps; mean ms "
                 f"preprocess {mean['preprocess']:.2f}, inference {mean['inference']:.2f}, total {mean['total']:.2f}")
 
 
-def classify_frame(model: DigitModel, image: np.ndarray, single: bool = False
-                   ) -> tuple[list[Digit], np.ndarray, dict]:
-    """Digits found in one image, their probabilities (one invoke for all), and timings in ms."""
-    t0 = time.perf_counter()
-    digits = find_digits(image, single=single)
-    t1 = time.perf_counter()
-    digits, probs = touching.predict(model, [digits], drop_non_digits=not single)[0]
-    t2 = time.perf_counter()
-    ms = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3}
-    return digits, probs, ms
+class OnChange:
+    """--on-change N: a reading is printed once, when it has been the same for N frames."""
+
+    def __init__(self, frames: int):
+        self.frames, self.current, self.count, self.printed = frames, None, 0, None
+
+    def wants(self, text: str) -> bool:
+        if not self.frames:
+            return True
+        self.count = self.count + 1 if text == self.current else 1
+        self.current = text
+        if self.count != self.frames or text == self.printed:
+            return False
+        self.printed = text
+        return True
 
 
-def describe(model: DigitModel, digits: list[Digit], probs: np.ndarray, min_confidence: float,
-             offset: tuple[int, int] = (0, 0)) -> tuple[str, list[dict]]:
-    """Reading string and per-digit records, '?' for digits below min_confidence."""
-    best = probs.argmax(1) if len(probs) else np.zeros(0, int)
-    conf = probs.max(1) if len(probs) else np.zeros(0)
-    labels = [model.labels[i] for i in best]
-    text = reading(digits, labels, [c >= min_confidence for c in conf])
-    records = [{"digit": labels[i], "confidence": round(float(conf[i]), 4),
-                "box": [d.box[0] + offset[0], d.box[1] + offset[1], d.box[2], d.box[3]]}
-               for i, d in enumerate(digits)]
-    return text, records
+class DebugWriter:
+    """--debug-dir crops and --save-annotated frames. A full disk or a bad folder must not end a
+    service that reads digits: the first failure is a warning and the writing stops."""
 
+    def __init__(self, debug_dir: Path | None, annotated_dir: Path | None):
+        self.debug_dir, self.annotated_dir = debug_dir, annotated_dir
 
-def annotate(frame: np.ndarray, records: list[dict], min_confidence: float) -> np.ndarray:
-    out = frame.copy() if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-    for r in records:
-        x, y, w, h = r["box"]
-        color = (0, 200, 0) if r["confidence"] >= min_confidence else (0, 0, 230)
-        cv2.rectangle(out, (x, y), (x + w, y + h), color, 2)
-        cv2.putText(out, f"{r['digit']} {r['confidence']:.2f}", (x, max(12, y - 6)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.6, color, 2)
-    return out
-
-
-def valid_frame(frame) -> bool:
-    return (isinstance(frame, np.ndarray) and frame.dtype in (np.uint8, np.uint16) and frame.size > 0
-            and (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] in (1, 3, 4))))
+    def write(self, index: int, frame: np.ndarray, reading: Reading, digits, min_confidence: float) -> None:
+        try:
+            if self.debug_dir:
+                for i, (d, r) in enumerate(zip(digits, reading.digits)):
+                    ok, png = cv2.imencode(".png", d.pixels)
+                    write_bytes(self.debug_dir / f"frame{index:06d}_{i}_{r.value}.png", png.tobytes())
+            if self.annotated_dir:
+                ok, jpg = cv2.imencode(".jpg", annotate(frame, reading, min_confidence))
+                write_bytes(self.annotated_dir / f"frame{index:06d}.jpg", jpg.tobytes())
+        except OSError as e:
+            what = "no space left on the device" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+            log.warning("stopped writing debug pictures: %s (%s); reading goes on",
+                        what, e.filename or self.debug_dir or self.annotated_dir)
+            self.debug_dir = self.annotated_dir = None
 
 
 class StopFlag:
-    """Set by SIGINT/SIGTERM so the loop ends cleanly and the camera is released."""
+    """Set by SIGINT/SIGTERM so the loop ends cleanly and the camera is released. `wait()` sleeps
+    until the timeout or the signal, whichever comes first (a reconnect backoff must not delay
+    a shutdown)."""
 
     def __init__(self):
-        self.stop = False
+        self._event = threading.Event()
+
+    @property
+    def stop(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def wait(self, seconds: float) -> bool:
+        return self._event.wait(seconds)
 
     def install(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -132,80 +169,70 @@ class StopFlag:
 
     def _handle(self, signum, _frame) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
-        self.stop = True
+        self._event.set()
+
+
+def valid_frame(frame) -> bool:
+    return (isinstance(frame, np.ndarray) and frame.dtype in (np.uint8, np.uint16) and frame.size > 0
+            and (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] in (1, 3, 4))))
+
+
+def crop_roi(frame: np.ndarray, roi: tuple[int, int, int, int] | None) -> tuple[np.ndarray, tuple[int, int]]:
+    if not roi:
+        return frame, (0, 0)
+    x, y, w, h = roi
+    return frame[y:y + h, x:x + w], (x, y)
 
 
 def run(source, model: DigitModel, opts: RunOptions, out: TextIO = sys.stdout,
-        stop: StopFlag | None = None, summary: Summary | None = None) -> Summary:
+        stop: StopFlag | None = None, summary: Summary | None = None,
+        on_result: Callable[[FrameResult, np.ndarray], None] | None = None) -> Summary:
     """Read frames until the source ends, max_frames, or a stop signal.
 
-    CameraLost propagates; pass in `summary` to still have the counts when it does.
+    CameraLost and FrameErrors propagate; pass in `summary` to still have the counts when they do.
+    `on_result(result, frame)` sees every processed frame (the live view).
     """
     stop = stop or StopFlag()
     summary = summary if summary is not None else Summary()
-    stable_text, stable_count, printed_text = None, 0, None
+    on_change, debug = OnChange(opts.on_change), DebugWriter(opts.debug_dir, opts.save_annotated)
     min_interval = 1.0 / opts.fps if opts.fps > 0 else 0.0
-    last_start = 0.0
-    show = opts.show
-    while not stop.stop:
-        if opts.max_frames and summary.frames_processed >= opts.max_frames:
-            break
+    last_start, errors_in_a_row, show = 0.0, 0, opts.show
+    while not stop.stop and not (opts.max_frames and summary.frames_read >= opts.max_frames):
         try:
             frame = source.read()
         except EndOfStream:
             break
         summary.frames_read += 1
-        if not valid_frame(frame):
+        image, offset = crop_roi(frame, opts.roi) if valid_frame(frame) else (None, (0, 0))
+        if image is None or image.size == 0:
             summary.bad_frames += 1
             continue
         if (summary.frames_read - 1) % opts.every:
             continue
         if min_interval:
-            wait = last_start + min_interval - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
+            stop.wait(max(0.0, last_start + min_interval - time.perf_counter()))
             last_start = time.perf_counter()
-        offset = (0, 0)
-        image = frame
-        if opts.roi:
-            x, y, w, h = opts.roi
-            image, offset = frame[y:y + h, x:x + w], (x, y)
-            if image.size == 0:
-                summary.bad_frames += 1
-                continue
         try:
-            digits, probs, ms = classify_frame(model, image, opts.single)
-        except Exception as e:  # one bad frame never ends the run
-            log.warning("frame %d skipped: %s: %s", summary.frames_read, type(e).__name__, e)
+            reading, digits = read(model, image, opts.single, opts.min_confidence, offset)
+        except Exception as e:  # one bad frame never ends the run; a run of them does
+            errors_in_a_row += 1
             summary.bad_frames += 1
+            message = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+            if errors_in_a_row >= opts.max_frame_errors:
+                raise FrameErrors(f"{errors_in_a_row} frames in a row could not be read; last: {message}") from None
+            log.warning("frame %d skipped: %s", summary.frames_read, message)
             continue
-        index = summary.frames_processed
-        summary.frames_processed += 1
-        for k in ms:
-            summary.ms[k].append(ms[k])
-        text, records = describe(model, digits, probs, opts.min_confidence, offset)
-        summary.readings += bool(text)
-        result = FrameResult(index, dt.datetime.now().isoformat(timespec="milliseconds"), text, records,
-                             {k: round(v, 3) for k, v in ms.items()})
-        if opts.debug_dir:
-            for i, d in enumerate(digits):
-                ok, png = cv2.imencode(".png", d.pixels)
-                write_bytes(opts.debug_dir / f"frame{index:06d}_{i}_{records[i]['digit']}.png", png.tobytes())
-        if opts.save_annotated or show:
-            drawn = annotate(frame, records, opts.min_confidence)
-            if opts.save_annotated:
-                ok, jpg = cv2.imencode(".jpg", drawn)
-                write_bytes(opts.save_annotated / f"frame{index:06d}.jpg", jpg.tobytes())
-            if show:
-                show = _show(drawn)
-        if opts.on_change:
-            stable_count = stable_count + 1 if text == stable_text else 1
-            stable_text = text
-            if stable_count != opts.on_change or text == printed_text:
-                continue
-            printed_text = text
-        print(result.as_json() if opts.json else result.as_text(), file=out, flush=True)
-        summary.lines_printed += 1
+        errors_in_a_row = 0
+        result = FrameResult(summary.frames_processed, dt.datetime.now().isoformat(timespec="milliseconds"), reading)
+        summary.add(reading)
+        debug.write(result.frame, frame, reading, digits, opts.min_confidence)
+        if show:
+            show = _show(annotate(frame, reading, opts.min_confidence))
+        if on_result:
+            on_result(result, frame)
+        if on_change.wants(reading.text):
+            print(result.as_json() if opts.json else result.as_text(), file=out, flush=True)
+            summary.lines_printed += 1
     return summary
 
 

@@ -159,7 +159,7 @@ class ResilientSource:
 
     def __init__(self, opener: Callable[[], Source], retries: int = 5, max_reopens: int = 5,
                  backoff: float = 0.5, max_backoff: float = 8.0, frozen_after: int = 50,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], bool | None] = time.sleep):
         self.opener, self.retries, self.max_reopens = opener, retries, max_reopens
         self.backoff, self.max_backoff, self.frozen_after, self.sleep = backoff, max_backoff, frozen_after, sleep
         self.source = opener()
@@ -202,7 +202,8 @@ class ResilientSource:
             reopen_round += 1
             self.reopens += 1
             log.warning("%s: reopening in %.1f s (attempt %d of %d)", self.name, delay, reopen_round, self.max_reopens)
-            self.sleep(delay)
+            if self.sleep(delay):   # a sleep that returns True was woken by a stop signal
+                raise EndOfStream(f"{self.name}: stopped while waiting to reopen")
             try:
                 self.source.close()
             except Exception:

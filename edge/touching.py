@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layout import Box
+
 WIDE = 1.0            # a piece at least this wide for its height may be two or three digits
 ROW_WIDE = 1.4        # ... and this much wider than the median piece of its row (rows of 3 or more)
 MARGIN = 0.25         # the parts' mean confidence must beat the whole's by this much
@@ -34,11 +36,11 @@ def cut_columns(mask: np.ndarray, parts: int) -> list[int] | None:
     return cuts
 
 
-def split_boxes(mask: np.ndarray, box: list[int], typical_width: float | None = None) -> list[list[list[int]]]:
-    """Ways to cut box [x, y, w, h, ...] (page pixels) into 2 or 3 digits, each part trimmed to
+def split_boxes(mask: np.ndarray, box: Box, typical_width: float | None = None) -> list[list[Box]]:
+    """Ways to cut a box (page pixels) into 2 or 3 digits, each part trimmed to
     its ink. A piece is a candidate when wide for its height and, on a row of several pieces,
     much wider than the row's typical piece (a large, looped 2 is not two digits)."""
-    x, y, w, h = box[:4]
+    x, y, w, h = box.x, box.y, box.w, box.h
     if w < WIDE * h or (typical_width is not None and w < ROW_WIDE * typical_width):
         return []
     crop = mask[y:y + h, x:x + w]
@@ -53,7 +55,7 @@ def split_boxes(mask: np.ndarray, box: list[int], typical_width: float | None = 
             rows = np.flatnonzero(crop[:, a:b].any(axis=1))
             if len(rows) < 0.3 * h:
                 break
-            option.append([x + a, y + int(rows[0]), b - a, int(rows[-1] - rows[0] + 1)])
+            option.append(Box(x + a, y + int(rows[0]), b - a, int(rows[-1] - rows[0] + 1)))
         else:
             options.append(option)
     return options

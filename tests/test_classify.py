@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge.classify import Settings, classify
+from edge.folder import Settings, classify
 from edge.images import find_images, read_image
 from edge.interpreter import read_manifest
 
@@ -237,7 +237,7 @@ def test_workers_stop_even_when_the_parent_handles_sigterm(labelled_folder, publ
         entries = find_images([str(labelled_folder)], recursive=True)[:200]
         rows = classify(entries, settings, workers=2)      # hung under tflite-runtime before the fix
         assert len(rows) == 200 and all(r.status == "ok" for r in rows)
-        from edge.classify import _init_pool_worker
+        from edge.folder import _init_pool_worker
         _init_pool_worker(settings)                          # what each forked worker runs first
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN

@@ -16,11 +16,11 @@ from edge import touching
 from edge.interpreter import DigitModel
 from edge.lines import remove_lines
 from edge.preprocess import find_digits
-from edge.run import classify_frame, describe
+from edge import reading
 from edge.score import Score, score
 
 from conftest import ROOT
-from pages import label, page
+from synthetic.pages import label, page
 
 PHOTOS = Path(os.environ.get("PHOTOS_DIR", ROOT.parent / "shared" / "datasets" / "real-photos"))
 
@@ -56,8 +56,7 @@ def model(published_model):
 
 def read(model: DigitModel, image: np.ndarray) -> str:
     """What the camera loop prints for this image."""
-    digits, probs, _ = classify_frame(model, image)
-    return describe(model, digits, probs, 0.5)[0]
+    return reading.read(model, image)[0].text
 
 
 def test_generated_pages_on_a_table_are_read(mnist, model):
@@ -91,7 +90,7 @@ def test_touching_digits_are_split_by_recognition(mnist, model):
                 for d in digits:
                     d.splits = []
             read, probs = touching.predict(model, [digits])[0]
-            total = total + score(label([int(y[i]) for i in idx], 2), describe(model, read, probs, 0.5)[0])
+            total = total + score(label([int(y[i]) for i in idx], 2), reading.label(model.labels, read, probs).text)
         totals[split] = total
     print(f"touching pages: split {totals[True]}, whole {totals[False]}")
     assert totals[True].right >= 0.8 * totals[True].true and totals[True].right >= totals[False].right + 5, totals
@@ -137,14 +136,14 @@ def test_real_photos_floor(published_model):
 
 
 def test_reading_separates_numbers_that_stand_apart():
-    from edge.preprocess import Digit, reading
-    blank = np.zeros((28, 28), np.uint8)
+    from edge.reading import ReadDigit, text_of
     xs = [0, 30, 60, 150, 180, 210, 300, 330, 360, 390]          # 646 555 0111, digits 24 px wide
-    digits = [Digit(blank, (x, 0, 24, 40), 0) for x in xs] + [Digit(blank, (x, 100, 24, 40), 1) for x in (0, 30)]
-    labels = list("6465550111") + list("12")
-    assert reading(digits, labels) == "646 555 0111\n12"
-    even = [Digit(blank, (x, 0, 24, 40), 0) for x in range(0, 600, 60)]   # evenly spaced: one number
-    assert reading(even, list("1234567890")) == "1234567890"
+    digits = [ReadDigit(v, 0.9, (x, 0, 24, 40), 0) for v, x in zip("6465550111", xs)]
+    digits += [ReadDigit(v, 0.9, (x, 100, 24, 40), 1) for v, x in zip("12", (0, 30))]
+    assert text_of(digits) == "646 555 0111\n12"
+    even = [ReadDigit(v, 0.9, (x, 0, 24, 40), 0) for v, x in zip("1234567890", range(0, 600, 60))]
+    assert text_of(even) == "1234567890"                          # evenly spaced: one number
+    assert text_of(even, min_confidence=0.95) == "?" * 10
 
 
 def test_digits_shrink_in_exact_integer_arithmetic():
