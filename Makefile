@@ -13,12 +13,13 @@ PHOTOS_REPORT ?= build/eval-photos
 COMPAT := .venv-compat
 HOST   ?=
 
-.PHONY: setup train convert test run classify eval-photos bench test-edge-compat test-aarch64 check-deploy deploy clean help
+.PHONY: setup train convert publish test run classify eval-photos bench test-edge-compat test-aarch64 check-deploy deploy clean help
 
 help:
 	@echo "make setup      create .venv with pinned dependencies (implicit in every target)"
-	@echo "make train      train the default CNN on MNIST (ARCH=seed for the classic seed CNN)"
-	@echo "make convert    quantize models/digit_cnn.keras to .tflite and validate (MODE=int8|float16|dynamic|float32|all)"
+	@echo "make train      train the default CNN on MNIST into build/model (ARCH=seed for the classic seed CNN)"
+	@echo "make convert    quantize build/model/digit_cnn.keras to .tflite and validate (MODE=int8|float16|dynamic|float32|all)"
+	@echo "make publish    copy the validated model from build/model to models/ (refuses a less accurate one)"
 	@echo "make test       run the test suite"
 	@echo "make run        read digits from a camera or video (SOURCE=auto|picamera|0|file|url)"
 	@echo "make classify   classify a folder of images (DIR=path)"
@@ -42,6 +43,10 @@ train: setup
 
 convert: setup
 	$(PY) -m convert --mode $(MODE) $(ARGS)
+
+# build/model -> models/: only modes that passed the gate, never a less accurate model (FORCE=1 to override).
+publish: setup
+	$(PY) -m convert.publish $(if $(FORCE),--force) $(ARGS)
 
 test: setup
 	$(PY) -m pytest $(ARGS)
@@ -80,7 +85,8 @@ test-aarch64: setup
 	AARCH64_CACHE=$(AARCH64_CACHE) $(PY) -m pytest -q -p no:cacheprovider tests/aarch64/check_aarch64.py $(ARGS)
 
 check-deploy:
-	command -v shellcheck >/dev/null || { apt-get update -q && apt-get install -y -q shellcheck; }
+	@for tool in shellcheck systemd-analyze; do command -v $$tool >/dev/null || \
+		{ echo "check-deploy needs $$tool: install it (Debian/Ubuntu: sudo apt-get install shellcheck systemd)" >&2; exit 1; }; done
 	shellcheck edge/deploy/install-pi.sh
 	bash edge/deploy/install-pi.sh --dry-run --prefix /tmp/digit-edge-dry-run >/dev/null
 	tmp=$$(mktemp -d) && sed "s#/opt/digit-edge#$(CURDIR)#g" edge/deploy/digit-reader.service > $$tmp/digit-reader.service \
@@ -94,5 +100,7 @@ deploy:
 clean:
 	rm -rf $(VENV) $(COMPAT) .pytest_cache
 
+# Results go to build/bench/ (untracked); bench/results.* are the figures the README quotes
+# (refresh them with ARGS="--out bench/results.json").
 bench: setup
 	$(PY) -m bench $(if $(QUICK),--quick) $(ARGS)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.atomic import atomic_path, write_text
-from edge.interpreter import sha256_file
+from edge.interpreter import DEFAULT_MODEL, sha256_file
 from train.data import load_mnist
 from train.model import normalize
 
@@ -22,17 +22,18 @@ log = logging.getLogger(__name__)
 
 
 class GateFailed(Exception):
-    """Raised inside the atomic write so a failing model never replaces the published one."""
+    """Raised inside the atomic write so a failing model never replaces an earlier good one."""
 
 
 @dataclass
 class ConvertConfig:
-    keras_model: Path = Path("models/digit_cnn.keras")
-    out: Path = Path("models")
+    keras_model: Path = Path("build/model/digit_cnn.keras")
+    out: Path = Path("build/model")
     modes: tuple[str, ...] = ("int8",)
     calibration_size: int = 500
     max_drop: float = 0.2          # percentage points
     min_agreement: float = 99.5    # percent
+    min_accuracy: float | None = None   # percent on MNIST's test set; None: the published model's claim - 0.5
     data_dir: str | None = None
     seed: int = 0
     keep_names: bool = False       # keep tensor names and signatures in the .tflite (for Netron)
@@ -107,14 +108,15 @@ def run(cfg: ConvertConfig) -> dict:
                     raise GateFailed(mode)
             write_text(target.with_suffix(".json"),
                        json.dumps(tflite_manifest(mode, data, details, source, source_sha, result), indent=2) + "\n")
-            result["published"] = str(target)
+            result["written"] = str(target)
         except GateFailed:
-            result["published"] = None
+            result["written"] = None
             log.error("%s failed the gate (%s); %s left untouched", mode, "; ".join(result["failures"]), target)
 
     out = {
         "passed": all(r["passed"] for r in results.values()),
-        "gate": {"max_drop_pp": cfg.max_drop, "min_agreement_pct": cfg.min_agreement},
+        "gate": {"max_drop_pp": cfg.max_drop, "min_agreement_pct": cfg.min_agreement,
+                 "min_accuracy_pct": accuracy_floor(cfg)},
         "source_model": {"file": str(cfg.keras_model), "sha256": source_sha, "arch": source["arch"],
                          "keras_accuracy": float((keras_probs.argmax(1) == y_test).mean())},
         "calibration": {"images": int(len(calibration)), "from": "training set, class-balanced",
@@ -127,8 +129,31 @@ def run(cfg: ConvertConfig) -> dict:
     return out
 
 
+FLOOR_MARGIN_PP = 0.5     # a new model may be this far below the published one's test accuracy
+
+
+def published_accuracy(model: Path = DEFAULT_MODEL) -> float | None:
+    """The MNIST test accuracy (percent) the published model's manifest claims, if there is one."""
+    try:
+        return 100 * float(json.loads(model.with_suffix(".json").read_text())["validated"]["tflite_accuracy"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def accuracy_floor(cfg: ConvertConfig) -> float | None:
+    if cfg.min_accuracy is not None:
+        return cfg.min_accuracy
+    claim = published_accuracy()
+    return None if claim is None else round(claim - FLOOR_MARGIN_PP, 2)
+
+
 def gate(result: dict, cfg: ConvertConfig) -> list[str]:
+    """Why a candidate may not be used: it lost accuracy against its Keras source, or it is not
+    good enough in itself (a model trained for one epoch loses nothing in conversion)."""
     failures = []
+    floor = accuracy_floor(cfg)
+    if floor is not None and result["tflite_accuracy"] * 100 < floor:
+        failures.append(f"accuracy {result['tflite_accuracy']:.2%} < floor {floor}% (--min-accuracy)")
     if result["drop_pp"] > cfg.max_drop:
         failures.append(f"accuracy drop {result['drop_pp']:.2f} pp > {cfg.max_drop} pp")
     if result["agreement"] * 100 < cfg.min_agreement:

@@ -11,7 +11,7 @@ def markdown(report: dict) -> str:
         "",
         f"Source: `{src['file']}` ({src['arch']}), Keras accuracy {src['keras_accuracy']:.2%} on the "
         f"10,000 MNIST test digits. Gate: drop ≤ {report['gate']['max_drop_pp']} pp, agreement ≥ "
-        f"{report['gate']['min_agreement_pct']} %. Calibration: {report['calibration']['images']} "
+        f"{report['gate']['min_agreement_pct']} %, accuracy ≥ {report['gate'].get('min_accuracy_pct') or '-'} %. Calibration: {report['calibration']['images']} "
         f"{report['calibration']['from']} images. Latency: 1 thread, {next(iter(report['models'].values()), {}).get('backend', '?')}.",
         "",
         "| mode | passed | tflite acc | drop (pp) | agreement | mean / max abs prob diff | size (KB) "

@@ -36,12 +36,13 @@ def small_model(tmp_path_factory, mnist_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def converted(small_model, tmp_path_factory, mnist_dir):
-    """The small model converted to int8 and float32 by the real converter (gate at its defaults)."""
+    """The small model converted to int8 and float32 by the real converter (the gate at its defaults,
+    but for the accuracy floor: two epochs on 12k images do not reach the published model's)."""
     from convert.convert import ConvertConfig, run
 
     out = tmp_path_factory.mktemp("converted")
     report = run(ConvertConfig(keras_model=small_model, out=out, modes=("int8", "float32"),
-                               data_dir=str(mnist_dir)))
+                               data_dir=str(mnist_dir), min_accuracy=90.0))
     return out, report
 
 

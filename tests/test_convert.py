@@ -82,7 +82,7 @@ def test_broken_calibration_fails_the_gate_and_keeps_the_published_model(convert
     before = (tmp_path / "digit_int8.tflite").read_bytes(), (tmp_path / "digit_int8.json").read_bytes()
     # Calibrate on raw 0..255 pixels while the model was trained on 0..1: a classic quantization bug.
     report = run(ConvertConfig(keras_model=small_model, out=tmp_path, modes=("int8",), data_dir=str(mnist_dir),
-                               calibration_normalization={"scale": 1.0, "offset": 0.0}))
+                               calibration_normalization={"scale": 1.0, "offset": 0.0}, min_accuracy=0.0))
     assert report["passed"] is False
     assert report["models"]["int8"]["drop_pp"] > 0.2
     assert ((tmp_path / "digit_int8.tflite").read_bytes(), (tmp_path / "digit_int8.json").read_bytes()) == before
@@ -95,17 +95,58 @@ def test_cli_gate_no_model_can_meet_exits_1(small_model, mnist_dir, tmp_path):
     shutil.copy(small_model.with_suffix(".json"), tmp_path / "digit_cnn.json")
     r = subprocess.run([sys.executable, "-m", "convert", "--model", str(tmp_path / "digit_cnn.keras"),
                         "--out", str(tmp_path), "--mode", "float32", "--min-agreement", "100.01",
-                        "--data-dir", str(mnist_dir)], cwd=ROOT, capture_output=True, text=True)
+                        "--min-accuracy", "0", "--data-dir", str(mnist_dir)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 1, r.stderr[-2000:]
-    assert "float32 failed validation; not published" in r.stderr
+    assert "float32 failed validation; not written" in r.stderr
     assert not (tmp_path / "digit_float32.tflite").exists()
     assert json.loads((tmp_path / "conversion_report.json").read_text())["passed"] is False
+
+
+def test_a_useless_model_fails_the_default_accuracy_floor(small_model, mnist_dir, tmp_path):
+    """An untrained model loses nothing in conversion (Keras and int8 agree on their guesses): the
+    gate used to pass it. The default floor is the published model's claim minus 0.5 pp."""
+    import keras
+    from convert.convert import FLOOR_MARGIN_PP, published_accuracy
+    from train.model import build
+    manifest = json.loads(small_model.with_suffix(".json").read_text())
+    keras.utils.set_random_seed(0)
+    build("edge", classes=len(manifest["labels"])).save(tmp_path / "digit_cnn.keras")
+    (tmp_path / "digit_cnn.json").write_text(json.dumps(manifest))
+    report = run(ConvertConfig(keras_model=tmp_path / "digit_cnn.keras", out=tmp_path, modes=("float32",),
+                               data_dir=str(mnist_dir)))
+    floor = published_accuracy() - FLOOR_MARGIN_PP
+    assert report["gate"]["min_accuracy_pct"] == pytest.approx(floor) and floor > 98
+    r = report["models"]["float32"]
+    assert r["drop_pp"] <= 0.2 and r["tflite_accuracy"] < 0.5          # it lost nothing, and is useless
+    assert r["passed"] is False and any("floor" in f for f in r["failures"])
+    assert not (tmp_path / "digit_float32.tflite").exists()
+
+
+def test_publish_refuses_a_less_accurate_model_and_merges_the_report(converted, tmp_path):
+    from convert.publish import PublishError, publish
+    src, _ = converted
+    dst = tmp_path / "models"
+    dst.mkdir()
+    for name in ("digit_int8.tflite", "digit_int8.json", "conversion_report.json"):
+        shutil.copy(ROOT / "models" / name, dst / name)        # the published model claims 99.5 %
+    before = (dst / "digit_int8.tflite").read_bytes()
+    with pytest.raises(PublishError, match="below the published"):
+        publish(src, dst)
+    assert (dst / "digit_int8.tflite").read_bytes() == before
+    written = publish(src, dst, force=True)
+    assert "digit_int8.tflite" in written and (dst / "digit_int8.tflite").read_bytes() == (src / "digit_int8.tflite").read_bytes()
+    merged = json.loads((dst / "conversion_report.json").read_text())
+    assert set(merged["models"]) == {"int8", "float16", "dynamic", "float32"}   # the modes not rerun are kept
+    assert DigitModel(dst / "digit_int8.tflite").labels[-1] == "x"
 
 
 def test_cli_missing_model_is_a_clear_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "convert", "--model", str(tmp_path / "nope.keras")],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip() == f"error: {tmp_path / 'nope.keras'} not found; run `make train` first"
+    r = subprocess.run([sys.executable, "-m", "convert", "--model", "models/digit_int8.tflite"],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "expected the Keras model" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_stripping_names_changes_nothing_the_device_computes(small_model, mnist):

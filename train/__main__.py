@@ -1,9 +1,8 @@
-"""python -m train: train a digit CNN on MNIST and write it to models/."""
+"""python -m train: train a digit CNN on MNIST and write it, its manifest and plots to build/model/."""
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -21,7 +20,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, metavar="N", help="train on the first N training images (quick runs)")
     p.add_argument("--data-dir", help="folder with the four MNIST IDX files (default: $MNIST_DIR, "
                    "then ~/.keras/datasets/mnist.npz, then Keras' download)")
-    p.add_argument("--out", type=Path, default=Path("models"), help="output folder (default: models)")
+    p.add_argument("--out", type=Path, default=Path("build/model"),
+                   help="output folder (default: build/model; `make publish` copies a validated model to models/)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
     p.add_argument("--h5", action="store_true", help="also write the legacy .h5 the seeds used")
     return p
@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists() and not args.out.is_dir():
         p.error(f"--out {args.out}: exists and is not a folder")
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # no TensorFlow C++ info lines
+    from edge.quiet import import_tensorflow
+    import_tensorflow()                  # first, and without its C++ start-up lines
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from .data import MnistError  # heavy imports after argument parsing, so --help is instant
     from .train import run

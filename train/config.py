@@ -27,7 +27,7 @@ class TrainConfig:
     batch_size: int | None = None
     limit: int | None = None           # train on the first N training images (quick runs, tests)
     data_dir: str | None = None        # MNIST IDX folder (default: $MNIST_DIR, Keras cache, download)
-    out: Path = Path("models")
+    out: Path = Path("build/model")      # untracked; `make publish` copies a validated model to models/
     seed: int = 42
     h5: bool = False                   # also write the legacy .h5 the seeds used
     val_fraction: float = 0.1
