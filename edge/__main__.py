@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from . import health
-from .cli import EXIT_CAMERA_LOST, EXIT_ERROR, EXIT_OK, add_model_flags, count, number, setup_logging
+from .cli import EXIT_CAMERA_LOST, EXIT_ERROR, EXIT_OK, EXIT_USAGE, add_model_flags, count, number, setup_logging
 from .interpreter import DigitModel, ModelError
+from .serve import LiveServer, LiveView, ServeError, parse_address
 from .run import FrameErrors, RunOptions, StopFlag, Summary, run
 from .sources import CameraLost, ResilientSource, SourceError, open_source
 
@@ -50,6 +52,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--debug-dir", type=Path, help="write each frame's 28x28 digit crops here")
     p.add_argument("--save-annotated", type=Path, metavar="DIR", help="write frames with boxes and digits here")
     p.add_argument("--show", action="store_true", help="draw boxes and digits in a window (needs a display)")
+    p.add_argument("--serve", metavar="[HOST:]PORT",
+                   help="serve a live page of the annotated frames and readings (HOST default 127.0.0.1)")
+    p.add_argument("--serve-token", metavar="TOKEN", default=os.environ.get("DIGIT_READER_TOKEN"),
+                   help="require this token for every route but /healthz (default: $DIGIT_READER_TOKEN)")
     p.add_argument("--retries", type=count(1), default=5, help="failed reads before reopening the camera (default: 5)")
     p.add_argument("--reopens", type=count(0), default=5,
                    help="reopen attempts before giving up with exit 4 (default: 5)")
@@ -63,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         folder = getattr(args, flag)
         if folder is not None and folder.exists() and not folder.is_dir():
             p.error(f"--{flag.replace('_', '-')} {folder}: exists and is not a folder")
+    try:
+        address = parse_address(args.serve) if args.serve else None
+    except ValueError as e:
+        p.error(f"--serve: {e}")
     setup_logging(args.verbose)
     opts = RunOptions(single=args.single, min_confidence=args.min_confidence, json=args.json,
                       on_change=args.on_change, every=args.every, fps=args.fps, roi=args.roi,
@@ -70,6 +80,14 @@ def main(argv: list[str] | None = None) -> int:
                       save_annotated=args.save_annotated, show=args.show)
     stop = StopFlag()
     stop.install()
+    server = None
+    if address:
+        view = LiveView(args.min_confidence, on_change=bool(args.on_change))
+        try:
+            server = LiveServer(address, view, args.serve_token)     # before the camera: a busy port costs nothing
+        except ServeError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         model = DigitModel(args.model, threads=args.threads, backend=args.backend,
                            allow_mismatch=args.allow_mismatch)
@@ -78,20 +96,29 @@ def main(argv: list[str] | None = None) -> int:
                                  max_reopens=args.reopens, sleep=stop.wait)
     except (ModelError, SourceError) as e:
         print(f"error: {e}", file=sys.stderr)
+        server and server.close()
         return EXIT_ERROR
     log.info("device: %s", health.status())
     code = EXIT_OK
     summary = Summary()
+    if server:
+        server.start()
     try:
-        run(source, model, opts, stop=stop, summary=summary)
+        run(source, model, opts, stop=stop, summary=summary, on_result=server.view.publish if server else None)
     except CameraLost as e:
         print(f"error: camera lost: {e}", file=sys.stderr)
         code = EXIT_CAMERA_LOST
     except FrameErrors as e:
         print(f"error: {e}", file=sys.stderr)
         code = EXIT_ERROR
+    except BrokenPipeError:      # `| head`: the reader of stdout has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         source.close()
+        server and server.close()
+    if code == EXIT_OK and not source.live and not summary.frames_processed and not stop.stop:
+        print(f"error: {args.source}: no frame or image could be read", file=sys.stderr)
+        code = EXIT_ERROR
     print(f"{summary.text()}; {health.status()}", file=sys.stderr)
     return code
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from .cli import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, add_model_flags, count, setup_logging
 from .evaluation import Tally, labels_from_csv, labels_from_dirs, photo_results
 from .folder import Row, Settings, classify_iter
-from .images import DEFAULT_MAX_PIXELS, find_images
+from .images import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_PIXELS, find_images
 from .interpreter import DigitModel, ModelError, read_manifest
 from .output import RowWriter, done_paths
 from .score import photo_table, read_photo_labels
@@ -73,6 +73,9 @@ def parser() -> argparse.ArgumentParser:
     add_model_flags(p, threads_help="interpreter threads per worker (default: 1)")
     p.add_argument("--max-pixels", type=count(1), default=DEFAULT_MAX_PIXELS,
                    help=f"refuse images larger than this, from the header (default: {DEFAULT_MAX_PIXELS})")
+    p.add_argument("--max-decoded-mb", type=count(1), default=DEFAULT_MAX_DECODED_BYTES // 2**20,
+                   help="refuse images that would take more memory than this decoded, from the header "
+                        f"(default: {DEFAULT_MAX_DECODED_BYTES // 2**20}, which fits 4 workers on a 1 GB Pi)")
     return p
 
 
@@ -115,12 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --labels {args.labels}: {e}", file=sys.stderr)
         return EXIT_USAGE
     settings = Settings(str(args.model), manifest, args.threads, args.backend, args.single, args.min_confidence,
-                        args.max_pixels, keep_crops=args.report is not None)
+                        args.max_pixels, keep_crops=args.report is not None,
+                        max_decoded_bytes=args.max_decoded_mb * 2**20)
     start = time.perf_counter()
     entries = find_images(args.paths, recursive=args.recursive, follow_links=args.follow_links)
+    earlier = done_paths(args.out) if args.resume else {}      # before the writer truncates OUT.partial
     writer = RowWriter(args.out, args.format, labelled=labeler is not None)
     if args.resume:
-        carried = writer.carry_over(done_paths(args.out))
+        carried = writer.carry_over(earlier)
         entries = [e for e in entries if e.path not in carried]
         log.info("resuming: %d rows kept, %d files to go", len(carried), len(entries))
     tally, failed, kept, seen = Tally(), Counter(), [], 0

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from . import touching
-from .images import DEFAULT_MAX_PIXELS, BadImage, Entry, read_image
+from .images import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_PIXELS, BadImage, Entry, read_image
 from .interpreter import DigitModel
 from .preprocess import find_digits
 from .reading import DEFAULT_MIN_CONFIDENCE, Reading, label
@@ -51,6 +51,7 @@ class Settings:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     max_pixels: int = DEFAULT_MAX_PIXELS
     keep_crops: bool = False
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
 
 
 _worker_model: DigitModel | None = None
@@ -92,7 +93,7 @@ def classify_chunk(entries: list[Entry]) -> list[Row]:
             row.status, row.error = "error", entry.problem
         else:
             try:
-                digits = find_digits(read_image(entry.path, s.max_pixels), single=s.single)
+                digits = find_digits(read_image(entry.path, s.max_pixels, max_decoded_bytes=s.max_decoded_bytes), single=s.single)
             except Exception as e:  # any failure is one row, never the end of the run
                 row.status, row.error = "error", _error(e)
         row.seconds = time.perf_counter() - start

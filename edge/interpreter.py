@@ -10,7 +10,6 @@ import hashlib
 import importlib
 import json
 import logging
-import os
 import re
 from pathlib import Path
 
@@ -43,8 +42,10 @@ def load_interpreter_class(backend: str | None = None):
             raise ModelError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
         try:
             if name == "tensorflow":
-                os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            module = importlib.import_module(modules[name])
+                from .quiet import import_tensorflow
+                module = import_tensorflow()
+            else:
+                module = importlib.import_module(modules[name])
             return name, module.lite.Interpreter if name == "tensorflow" else module.Interpreter
         except Exception as e:  # ImportError, or a numpy ABI mismatch raising at import
             errors.append(f"{name}: {type(e).__name__}: {e}")
@@ -145,7 +146,7 @@ class DigitModel:
             raise ModelError(f"{self.model_path}: input is {'x'.join(map(str, in_shape[1:]))}; the reader makes "
                              f"{DIGIT_SIZE[0]}x{DIGIT_SIZE[1]}x1 digits")
         if len(out_shape) != 2 or out_shape[1] != len(self.labels):
-            raise ModelError(f"{self.model_path}: output is {out_shape[1:]} scores; the manifest names "
+            raise ModelError(f"{self.model_path}: output has {out_shape[-1]} scores; the manifest names "
                              f"{len(self.labels)} labels")
         self._in_index, self._out_index = inp["index"], out["index"]
         self.input_dtype, self.output_dtype = np.dtype(inp["dtype"]), np.dtype(out["dtype"])
