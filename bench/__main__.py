@@ -188,7 +188,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="≤ 1 minute: fewer repeats and images")
     p.add_argument("--models", type=Path, default=ROOT / "models")
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    p.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "results.json",
+                   help="default: build/bench/results.json (bench/results.* hold the README's figures)")
     p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, Keras cache, download)")
     p.add_argument("--photos", type=Path, default=photos.DEFAULT_PHOTOS,
                    help="labelled real photos (default: $PHOTOS_DIR or ../shared/datasets/real-photos)")

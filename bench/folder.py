@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--repeats", type=int, default=3, help="timed runs per case (default: 3)")
     p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR)")
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "folder.json")
+    p.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "folder.json")
     args = p.parse_args(argv)
     from train.data import load_mnist
     x = load_mnist(args.data_dir)[1][0]

@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=200, help="frames per case (default: 200)")
     p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR)")
     p.add_argument("--repeats", type=int, default=3, help="timed passes over the frames (default: 3)")
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "pipeline.json")
+    p.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "pipeline.json")
     args = p.parse_args(argv)
     try:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})   # one core, as on a busy Pi
