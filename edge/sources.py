@@ -22,6 +22,9 @@ PICAMERA_HELP = ("picamera2 is not importable: on Raspberry Pi OS run `sudo apt 
                  "and create the venv with `python3 -m venv --system-site-packages`")
 
 
+STREAM_TIMEOUT = 2.0     # seconds a network stream may stall in one open or read (--stream-timeout)
+
+
 class EndOfStream(Exception):
     """A finite source (video file, image, folder) has no more frames."""
 
@@ -70,12 +73,19 @@ class PiCameraSource:
 class OpenCVSource:
     """cv2.VideoCapture on a camera index, a video file, or an rtsp/http URL."""
 
-    def __init__(self, spec: str | int, size: tuple[int, int] | None = None):
+    def __init__(self, spec: str | int, size: tuple[int, int] | None = None, timeout: float = STREAM_TIMEOUT):
         self.name = str(spec)
         self.live = isinstance(spec, int) or "://" in str(spec)
         if not self.live and not Path(spec).exists():
             raise SourceError(f"{spec}: no such video file")
-        self.capture = cv2.VideoCapture(spec)
+        if isinstance(spec, str) and "://" in spec:
+            # A stalled stream would block open and read for OpenCV's default 30 s, and a signal is
+            # only handled when the call returns: bound both, so a stop takes at most this long.
+            ms = int(timeout * 1000)
+            self.capture = cv2.VideoCapture(spec, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms,
+                                                                   cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+        else:
+            self.capture = cv2.VideoCapture(spec)
         if not self.capture.isOpened():
             raise SourceError(f"{spec}: OpenCV cannot open this source")
         if size and self.live:
@@ -129,7 +139,7 @@ def picamera_available() -> bool:
     return True
 
 
-def open_source(spec: str, size: tuple[int, int] | None = None) -> Source:
+def open_source(spec: str, size: tuple[int, int] | None = None, timeout: float = STREAM_TIMEOUT) -> Source:
     """`auto`, `picamera`, a camera index, an image, a folder, a video file, or a stream URL."""
     if spec == "auto":
         spec = "picamera" if picamera_available() else "0"
@@ -143,7 +153,7 @@ def open_source(spec: str, size: tuple[int, int] | None = None) -> Source:
         if not path.exists():
             raise SourceError(f"{spec}: no such image or folder")
         return ImageSource(path)
-    return OpenCVSource(spec, size)
+    return OpenCVSource(spec, size, timeout)
 
 
 class CameraLost(Exception):

@@ -394,3 +394,51 @@ def test_fuzz_300_mutated_models_and_300_mutated_images(tmp_path, digits_folder)
         crashes = [line for line in lines if line.startswith("CRASH")]
         assert not crashes, crashes[:3]
         print(kind, {k: lines.count(k) for k in set(lines)})
+
+
+class StallingStream:
+    """An MJPEG-over-HTTP camera that sends `frames` frames and then stalls with the socket open
+    (0: it accepts and never answers)."""
+
+    def __init__(self, frames: int):
+        image = np.full((240, 320, 3), 200, np.uint8)
+        cv2.putText(image, "7", (120, 180), cv2.FONT_HERSHEY_SIMPLEX, 5, (0, 0, 0), 12)
+        self.jpeg, self.frames, self.held = cv2.imencode(".jpg", image)[1].tobytes(), frames, []
+        self.server = socket_server()
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        while True:
+            conn, _ = self.server.accept()
+            self.held.append(conn)
+            if not self.frames:
+                continue
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=f\r\n\r\n")
+            for _ in range(self.frames):
+                conn.sendall(b"--f\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(self.jpeg)
+                             + self.jpeg + b"\r\n")
+
+
+def socket_server():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    return s
+
+
+@pytest.mark.parametrize("frames", [0, 5])
+def test_sigterm_stops_a_stalled_stream_promptly_with_exit_0(frames):
+    """OpenCV's open and read block for 30 s on a stalled stream and Python handles the signal only
+    after: systemd would SIGKILL. With --stream-timeout both return in time."""
+    stream = StallingStream(frames)
+    timeout = "1" if frames else "4"                      # an open that is still stalled when the signal comes
+    p = subprocess.Popen(EDGE + ["--source", f"http://127.0.0.1:{stream.port}/video.mjpg", "--stream-timeout", timeout,
+                                 "--retries", "1"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    threading.Event().wait(3.0 if frames else 1.5)       # stalled in an open, or in a read after frames
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=10)                  # a guard: 30 s and more before
+    assert p.returncode == 0 and "Traceback" not in err, err[-2000:]
+    assert len(out.splitlines()) >= (1 if frames else 0)
