@@ -25,7 +25,7 @@ from edge.interpreter import DigitModel  # noqa: E402
 from convert.quantize import MODES  # noqa: E402
 from convert.timing import per_image_us  # noqa: E402
 
-from . import photos, pipeline  # noqa: E402
+from . import live, photos, pipeline  # noqa: E402
 from .machine import machine  # noqa: E402
 
 
@@ -152,6 +152,12 @@ def edge_peak_rss(models: Path, x, y) -> dict:
     return {"edge_runtime_peak_rss_mb": int(r.stderr.strip().splitlines()[-1]) / 1024}
 
 
+def live_view(models: Path, quick: bool, data_dir: str | None) -> dict:
+    args = ["--model", str(models / "digit_int8.tflite")] + (["--quick"] if quick else []) + \
+           (["--data-dir", data_dir] if data_dir else [])
+    return _subprocess_json("bench.live", args)
+
+
 def sizes(models: Path) -> dict:
     return {p.name: p.stat().st_size for p in sorted(models.glob("digit_*")) if p.suffix in (".keras", ".tflite")}
 
@@ -176,6 +182,7 @@ def markdown(r: dict) -> str:
     lines += ["", "| folder | images/s median | min–max |", "| --- | --- | --- |"]
     for k, v in r["folder"].items():
         lines.append(f"| {k} | {v['median']:,.1f} | {v['min']:,.1f}–{v['max']:,.1f} |")
+    lines += ["", live.markdown(r["live"])]
     if r.get("photos"):
         lines += ["", photos.markdown(r["photos"])]
     lines += ["", "| file | bytes |", "| --- | --- |"] + [f"| {k} | {v:,} |" for k, v in r["sizes"].items()]
@@ -204,6 +211,7 @@ def main(argv=None) -> int:
     r["int8_batched_vs_keras_predict"] = r["inference"]["keras_predict_batch1"]["median"] / int8
     r["camera"] = camera(args.models, args.quick, args.data_dir)
     r["folder"] = folders(args.models, args.quick, args.data_dir)
+    r["live"] = live_view(args.models, args.quick, args.data_dir)
     # Real photos beside Tesseract (quick: its usual page-segmentation mode only).
     r["photos"] = photos.run(args.photos, args.models / "digit_int8.tflite", (11,) if args.quick else photos.PSM_MODES)
     r["sizes"] = sizes(args.models)

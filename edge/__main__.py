@@ -17,7 +17,7 @@ from .cli import EXIT_CAMERA_LOST, EXIT_ERROR, EXIT_OK, EXIT_USAGE, add_model_fl
 from .interpreter import DigitModel, ModelError
 from .serve import LiveServer, LiveView, ServeError, parse_address
 from .run import FrameErrors, RunOptions, StopFlag, Summary, run
-from .sources import CameraLost, ResilientSource, SourceError, open_source
+from .sources import STREAM_TIMEOUT, CameraLost, ResilientSource, SourceError, open_source
 
 log = logging.getLogger("edge")
 
@@ -56,6 +56,8 @@ def parser() -> argparse.ArgumentParser:
                    help="serve a live page of the annotated frames and readings (HOST default 127.0.0.1)")
     p.add_argument("--serve-token", metavar="TOKEN", default=os.environ.get("DIGIT_READER_TOKEN"),
                    help="require this token for every route but /healthz (default: $DIGIT_READER_TOKEN)")
+    p.add_argument("--stream-timeout", type=number(0.1), default=STREAM_TIMEOUT, metavar="SECONDS",
+                   help=f"longest a network stream may stall in one open or read (default: {STREAM_TIMEOUT:g})")
     p.add_argument("--retries", type=count(1), default=5, help="failed reads before reopening the camera (default: 5)")
     p.add_argument("--reopens", type=count(0), default=5,
                    help="reopen attempts before giving up with exit 4 (default: 5)")
@@ -92,11 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         model = DigitModel(args.model, threads=args.threads, backend=args.backend,
                            allow_mismatch=args.allow_mismatch)
         size = (args.width, args.height)
-        source = ResilientSource(lambda: open_source(args.source, size), retries=args.retries,
+        source = ResilientSource(lambda: open_source(args.source, size, args.stream_timeout), retries=args.retries,
                                  max_reopens=args.reopens, sleep=stop.wait)
     except (ModelError, SourceError) as e:
-        print(f"error: {e}", file=sys.stderr)
         server and server.close()
+        if stop.stop:                 # told to stop while a stream was being opened: not an error
+            return EXIT_OK
+        print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
     log.info("device: %s", health.status())
     code = EXIT_OK

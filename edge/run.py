@@ -84,6 +84,7 @@ class Summary:
     lines_printed: int = 0
     ms_sum: dict = field(default_factory=lambda: {"preprocess": 0.0, "inference": 0.0, "total": 0.0})
     started: float = field(default_factory=time.perf_counter)
+    ended: float | None = None          # when the loop stopped (what comes after is not the loop's)
 
     def add(self, reading: Reading) -> None:
         self.frames_processed += 1
@@ -95,7 +96,7 @@ class Summary:
         return {k: v / self.frames_processed if self.frames_processed else 0.0 for k, v in self.ms_sum.items()}
 
     def fps(self) -> float:
-        elapsed = time.perf_counter() - self.started
+        elapsed = (self.ended or time.perf_counter()) - self.started
         return self.frames_processed / elapsed if elapsed > 0 else 0.0
 
     def text(self) -> str:
@@ -186,14 +187,21 @@ def crop_roi(frame: np.ndarray, roi: tuple[int, int, int, int] | None) -> tuple[
 
 def run(source, model: DigitModel, opts: RunOptions, out: TextIO = sys.stdout,
         stop: StopFlag | None = None, summary: Summary | None = None,
-        on_result: Callable[[FrameResult, np.ndarray], None] | None = None) -> Summary:
+        on_result: Callable[[FrameResult, np.ndarray, bool], None] | None = None) -> Summary:
     """Read frames until the source ends, max_frames, or a stop signal.
 
     CameraLost and FrameErrors propagate; pass in `summary` to still have the counts when they do.
-    `on_result(result, frame)` sees every processed frame (the live view).
+    `on_result(result, frame, printed)` sees every processed frame (the live view).
     """
     stop = stop or StopFlag()
     summary = summary if summary is not None else Summary()
+    try:
+        return _loop(source, model, opts, out, stop, summary, on_result)
+    finally:
+        summary.ended = time.perf_counter()
+
+
+def _loop(source, model, opts: RunOptions, out: TextIO, stop: StopFlag, summary: Summary, on_result) -> Summary:
     on_change, debug = OnChange(opts.on_change), DebugWriter(opts.debug_dir, opts.save_annotated)
     min_interval = 1.0 / opts.fps if opts.fps > 0 else 0.0
     last_start, errors_in_a_row, show = 0.0, 0, opts.show
@@ -228,11 +236,12 @@ def run(source, model: DigitModel, opts: RunOptions, out: TextIO = sys.stdout,
         debug.write(result.frame, frame, reading, digits, opts.min_confidence)
         if show:
             show = _show(annotate(frame, reading, opts.min_confidence))
-        if on_result:
-            on_result(result, frame)
-        if on_change.wants(reading.text):
+        printed = on_change.wants(reading.text)
+        if printed:
             print(result.as_json() if opts.json else result.as_text(), file=out, flush=True)
             summary.lines_printed += 1
+        if on_result:
+            on_result(result, frame, printed)
     return summary
 
 

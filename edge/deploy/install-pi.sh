@@ -96,7 +96,11 @@ if [ "$SERVICE" = 1 ]; then
       echo "would write /etc/default/digit-reader"
     else
       printf '%s\n' '# Flags for python -m edge (see python -m edge --help); restart the service after editing.' \
-        'DIGIT_READER_ARGS=--source auto --on-change --json' | $SUDO tee /etc/default/digit-reader >/dev/null
+        'DIGIT_READER_ARGS=--source auto --on-change --json' \
+        '# The live view (off by default): a page of the annotated frames and readings at http://PI:8080/.' \
+        '# Beyond this Pi it needs a token; every route but /healthz then asks for it (?token= or Bearer).' \
+        '#DIGIT_READER_ARGS=--source auto --on-change --json --serve 0.0.0.0:8080' \
+        '#DIGIT_READER_TOKEN=change-me' | $SUDO tee /etc/default/digit-reader >/dev/null
     fi
   fi
   unit="$SRC/edge/deploy/digit-reader.service"
