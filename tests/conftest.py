@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     value = os.environ.get("MNIST_DIR")
-    if not value or not Path(value).is_dir():
-        pytest.fail("set MNIST_DIR to the folder with the four MNIST IDX files (CI: ../shared/datasets/mnist)")
+    if not value or not Path(value).is_dir():   # said once for the session, not once per test
+        pytest.exit("set MNIST_DIR to the folder with the four MNIST IDX files "
+                    "(CI: ../shared/datasets/mnist); the tests train and validate on real MNIST", returncode=1)
     return Path(value)
 
 

@@ -231,7 +231,7 @@ class _Lines:
 
 
 def test_camera_lost_exits_4(monkeypatch, published_model, capsys):
-    monkeypatch.setattr(edge_main, "open_source", lambda spec, size: ScriptedSource([None] * 1000))
+    monkeypatch.setattr(edge_main, "open_source", lambda *args: ScriptedSource([None] * 1000))
     monkeypatch.setattr("edge.run.StopFlag.wait", lambda self, seconds: False)   # no real backoff
     code = edge_main.main(["--source", "0", "--model", str(published_model), "--retries", "2", "--reopens", "2"])
     assert code == 4
