@@ -218,13 +218,17 @@ class Handler(BaseHTTPRequestHandler):
         self.plain(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE,
                    "ok\n" if ok else "no frames\n")
 
-    def stream(self) -> None:
+    def open_stream(self, content_type: str) -> None:
+        """Headers of a response that lasts as long as the viewer watches."""
         self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.send_header("Content-Type", content_type)
         self.send_header("Cache-Control", "no-store")
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
+
+    def stream(self) -> None:
+        self.open_stream("multipart/x-mixed-replace; boundary=frame")
         with self.view.lock:
             self.view.viewers += 1
         try:
@@ -240,12 +244,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.view.viewers -= 1
 
     def events(self) -> None:
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
+        self.open_stream("text/event-stream")
         seq, gap = 0, 0.0 if self.view.on_change else 1.0 / EVENTS_PER_SECOND
         while not self.view.closing.is_set():
             record, new_seq = self.view.next_record(seq)

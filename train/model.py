@@ -2,7 +2,8 @@
 
 `seed` is the classic CNN of the projects this toolkit grew from, kept exactly. `edge` is the
 default: small, few multiply-accumulates, and built from ops that quantize to int8 without loss
-(Conv + BatchNorm folded at conversion, ReLU, max-pool, a flattened 3x3x64 head, one Dense layer).
+(Conv + BatchNorm folded at conversion, ReLU, max-pool, and a 3x3 convolution over the final
+3x3x64 map as the head: a Dense layer over the flattened map, without a Flatten op).
 """
 from __future__ import annotations
 
