@@ -18,7 +18,7 @@ from pathlib import Path
 from .cli import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, add_model_flags, count, setup_logging
 from .evaluation import Tally, labels_from_csv, labels_from_dirs, photo_results
 from .folder import Row, Settings, classify_iter
-from .images import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_PIXELS, find_images
+from .images import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_PIXELS, iter_images
 from .interpreter import DigitModel, ModelError, read_manifest
 from .output import RowWriter, done_paths
 from .score import photo_table, read_photo_labels
@@ -29,15 +29,18 @@ log = logging.getLogger("edge.classify")
 class Progress:
     """A minimal progress bar on stderr (only used when stderr is a terminal)."""
 
-    def __init__(self, total: int):
-        self.total, self.done, self.start = total, 0, time.perf_counter()
+    def __init__(self):
+        self.done, self.start, self.shown = 0, time.perf_counter(), 0.0
 
     def update(self, n: int = 1) -> None:
+        """Files stream in as the folders are walked, so there is a count, not a total."""
         self.done += n
-        frac = self.done / max(1, self.total)
-        rate = self.done / max(1e-9, time.perf_counter() - self.start)
-        sys.stderr.write(f"\r[{'#' * int(30 * frac):<30}] {self.done}/{self.total} {rate:.0f} img/s")
-        sys.stderr.flush()
+        now = time.perf_counter()
+        if now - self.shown >= 0.2:
+            self.shown = now
+            rate = self.done / max(1e-9, now - self.start)
+            sys.stderr.write(f"\r{self.done:,} files, {rate:,.0f} images/s ")
+            sys.stderr.flush()
 
     def close(self) -> None:
         sys.stderr.write("\n")
@@ -121,15 +124,15 @@ def main(argv: list[str] | None = None) -> int:
                         args.max_pixels, keep_crops=args.report is not None,
                         max_decoded_bytes=args.max_decoded_mb * 2**20)
     start = time.perf_counter()
-    entries = find_images(args.paths, recursive=args.recursive, follow_links=args.follow_links)
+    entries = iter_images(args.paths, recursive=args.recursive, follow_links=args.follow_links)
     earlier = done_paths(args.out) if args.resume else {}      # before the writer truncates OUT.partial
     writer = RowWriter(args.out, args.format, labelled=labeler is not None)
     if args.resume:
         carried = writer.carry_over(earlier)
-        entries = [e for e in entries if e.path not in carried]
-        log.info("resuming: %d rows kept, %d files to go", len(carried), len(entries))
+        entries = (e for e in entries if e.path not in carried)
+        log.info("resuming: %d rows kept", len(carried))
     tally, failed, kept, seen = Tally(), Counter(), [], 0
-    bar = Progress(len(entries)) if sys.stderr.isatty() else None
+    bar = Progress() if sys.stderr.isatty() else None
     try:
         for row in classify_iter(entries, settings, args.workers):
             seen += 1

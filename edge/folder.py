@@ -6,6 +6,7 @@ error row, never the run: the pool is restarted and the chunk retried file by fi
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing as mp
 import signal
@@ -114,17 +115,25 @@ def classify_chunk(entries: list[Entry]) -> list[Row]:
     return rows
 
 
-def _chunks(entries: list[Entry], workers: int) -> Iterator[list[Entry]]:
-    # Chunks of up to CHUNK files share one invoke; with few files, smaller chunks keep every worker busy.
-    size = max(1, min(CHUNK, -(-len(entries) // (4 * workers))))
-    for i in range(0, len(entries), size):
-        yield entries[i:i + size]
+def _chunks(entries: Iterable[Entry], workers: int) -> tuple[int, Iterator[list[Entry]]]:
+    """(files known so far, chunks): up to CHUNK files share one invoke, but with few files,
+    smaller chunks keep every worker busy. Only the first 4 x workers x CHUNK entries are looked at
+    ahead; the rest stream."""
+    it = iter(entries)
+    head = list(itertools.islice(it, 4 * workers * CHUNK))
+    size = max(1, min(CHUNK, -(-len(head) // (4 * workers))))
+
+    def chunks() -> Iterator[list[Entry]]:
+        rest = itertools.chain(head, it)
+        while chunk := list(itertools.islice(rest, size)):
+            yield chunk
+    return len(head), chunks()
 
 
-def classify_iter(entries: list[Entry], settings: Settings, workers: int = 1) -> Iterator[Row]:
+def classify_iter(entries: Iterable[Entry], settings: Settings, workers: int = 1) -> Iterator[Row]:
     """Rows in the order of `entries`, each as soon as its chunk is done."""
-    chunks = _chunks(entries, workers)
-    if workers <= 1 or len(entries) <= 1:
+    known, chunks = _chunks(entries, workers)
+    if workers <= 1 or known <= 1:
         _init_worker(settings)
         for chunk in chunks:
             yield from classify_chunk(chunk)
@@ -132,7 +141,7 @@ def classify_iter(entries: list[Entry], settings: Settings, workers: int = 1) ->
     yield from _pooled(chunks, settings, workers)
 
 
-def classify(entries: list[Entry], settings: Settings, workers: int = 1) -> list[Row]:
+def classify(entries: Iterable[Entry], settings: Settings, workers: int = 1) -> list[Row]:
     return list(classify_iter(entries, settings, workers))
 
 

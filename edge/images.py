@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass
 from glob import glob, has_magic
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -55,16 +56,22 @@ def _stat_problem(path: str) -> str | None:
     return None
 
 
-def find_images(paths: list[str], recursive: bool = False, follow_links: bool = False) -> list[Entry]:
-    """Expand files, folders and globs into a sorted, de-duplicated list of entries.
+def iter_images(paths: list[str], recursive: bool = False, follow_links: bool = False) -> Iterator[Entry]:
+    """Expand files, folders and globs into entries, lazily: each argument in turn, a folder's
+    contents in path order (as `sorted()` would put the full paths), one folder listing in memory
+    at a time, so a million files cost the caller nothing per file. Duplicates are dropped.
 
     Folder links are only entered with follow_links, and no folder is entered twice (a link back
     to an ancestor would otherwise loop forever).
     """
-    entries: dict[str, Entry] = {}
     seen_dirs: set[tuple[int, int]] = set()
+    explicit: list[str] = []
+    for arg in paths:
+        matches = sorted(glob(arg)) if has_magic(arg) else [arg]
+        explicit += [os.path.normpath(p) for p in matches if not os.path.isdir(p)]
+    given, done = set(explicit), set()
 
-    def add_dir(d: str, top: bool) -> None:
+    def walk(d: str, top: bool) -> Iterator[Entry]:
         if os.path.islink(d) and not follow_links and not top:
             return
         try:
@@ -76,38 +83,57 @@ def find_images(paths: list[str], recursive: bool = False, follow_links: bool = 
             return
         seen_dirs.add(key)
         try:
-            children = sorted(os.scandir(d), key=lambda e: e.name)
+            with os.scandir(d) as it:   # names only: a DirEntry per file would be three times the memory
+                children = sorted(e.name + ("/" if _is_dir(e) else "") for e in it)
         except OSError as e:
-            entries[d] = Entry(d, f"cannot list folder ({e.strerror})")
+            yield Entry(d, f"cannot list folder ({e.strerror})")
             return
-        for child in children:
-            p = child.path
-            is_image_name = Path(child.name).suffix.lower() in IMAGE_SUFFIXES
+        for name in children:
+            name = name.rstrip("/")
+            p = os.path.join(d, name)
+            if os.path.normpath(p) in given:
+                continue                      # also given by itself: listed once, where it was given
+            is_image_name = Path(name).suffix.lower() in IMAGE_SUFFIXES
             problem = _stat_problem(p)
             if problem:
-                if is_image_name or child.is_symlink():
-                    entries[p] = Entry(p, problem)
+                if is_image_name or os.path.islink(p):
+                    yield Entry(p, problem)
                 continue
-            if child.is_dir():
+            if os.path.isdir(p):
                 if recursive:
-                    add_dir(p, top=False)
+                    yield from walk(p, top=False)
                 elif is_image_name:
-                    entries[p] = Entry(p, "is a directory")
+                    yield Entry(p, "is a directory")
             elif is_image_name:
-                entries[p] = Entry(p)
+                yield Entry(p)
 
     for arg in paths:
         matches = sorted(glob(arg)) if has_magic(arg) else [arg]
         if not matches:
-            entries[arg] = Entry(arg, "no such file (glob matched nothing)")
+            yield Entry(arg, "no such file (glob matched nothing)")
         for p in matches:
             if os.path.isdir(p):
-                add_dir(p, top=True)
-            elif os.path.lexists(p):
-                entries[p] = Entry(p, _stat_problem(p))
+                yield from walk(p, top=True)
+                continue
+            if os.path.normpath(p) in done:
+                continue
+            done.add(os.path.normpath(p))
+            if os.path.lexists(p):
+                yield Entry(p, _stat_problem(p))
             else:
-                entries[p] = Entry(p, "no such file")
-    return [entries[k] for k in sorted(entries)]
+                yield Entry(p, "no such file")
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def find_images(paths: list[str], recursive: bool = False, follow_links: bool = False) -> list[Entry]:
+    """`iter_images` as a list."""
+    return list(iter_images(paths, recursive, follow_links))
 
 
 # --- header sniffing -------------------------------------------------------------------------
