@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -44,6 +45,10 @@ class Progress:
 
     def close(self) -> None:
         sys.stderr.write("\n")
+
+
+def _interrupt(signum, _frame) -> None:
+    raise KeyboardInterrupt
 
 
 def summary_text(failed: Counter, seen: int, seconds: float) -> str:
@@ -131,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         carried = writer.carry_over(earlier)
         entries = (e for e in entries if e.path not in carried)
         log.info("resuming: %d rows kept", len(carried))
+    signal.signal(signal.SIGTERM, _interrupt)        # like Ctrl-C: keep what is done, for --resume
     tally, failed, kept, seen = Tally(), Counter(), [], 0
     bar = Progress() if sys.stderr.isatty() else None
     try:

@@ -464,3 +464,29 @@ def test_the_parent_keeps_nothing_per_file(tmp_path):
         assert (tmp_path / f"rows{n_dirs}.csv").read_text().count("\n") == 1 + (20_000 if n_dirs > 1 else 10)
         peaks[n_dirs] = int(r.stderr.split("peak_kb")[1].split()[0])
     assert peaks[40] - peaks[1] < 4_000, peaks        # under 200 bytes a file, all of it transient
+
+
+def test_sigterm_on_a_folder_run_is_one_line_and_resumable(tmp_path, mnist):
+    x, _ = mnist[1]
+    for i in range(3000):
+        cv2.imwrite(str(tmp_path / f"{i:05d}.png"), 255 - x[i])
+    out = tmp_path / "rows.csv"
+    p = subprocess.Popen(CLASSIFY + [str(tmp_path), "--out", str(out), "--workers", "2", "--single"], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = tmp_path / "rows.csv.partial"
+    while not (partial.exists() and partial.read_text().count("\n") > 64) and p.poll() is None:
+        threading.Event().wait(0.01)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and one_line_error(err) and "--resume" in err, err[-2000:]
+
+
+def test_check_deploy_says_what_to_install_instead_of_installing(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("make", "sh"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    r = subprocess.run(["make", "check-deploy"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                       env={"PATH": str(bin_dir), "HOME": str(tmp_path)})
+    assert r.returncode != 0 and "install it" in r.stderr and "apt-get install" in r.stderr, r.stderr
+    assert "Reading package lists" not in r.stdout + r.stderr

@@ -66,8 +66,19 @@ def test_cli_help_and_bad_data_dir(tmp_path):
                                text=True, check=True).stdout
     for flag in ("--arch", "--epochs", "--batch-size", "--limit", "--data-dir", "--out", "--seed", "--h5"):
         assert flag in help_text
+    assert "default: 10 for seed, 30 for edge" in help_text      # the epochs it really trains
     r = subprocess.run([sys.executable, "-m", "train", "--data-dir", str(tmp_path), "--out", str(tmp_path)],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].startswith("error: ") and "missing train-images" in r.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_a_log_gets_one_line_per_epoch_and_no_tensorflow_noise(tmp_path, mnist_dir):
+    """`make train > log` wrote 1.7 MB of progress bars and TensorFlow's C++ start-up lines."""
+    r = subprocess.run([sys.executable, "-m", "train", "--arch", "seed", "--epochs", "2", "--limit", "600",
+                        "--data-dir", str(mnist_dir), "--out", str(tmp_path)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("Epoch ") == 2 and "\r" not in r.stdout and "━" not in r.stdout, r.stdout[-500:]
+    assert "I0000" not in r.stderr and "oneDNN" not in r.stderr
