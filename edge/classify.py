@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cli import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, add_model_flags, count, setup_logging
@@ -103,6 +104,56 @@ def check_paths(p: argparse.ArgumentParser, args) -> None:
         p.error(f"--model {args.model}: expected a .tflite file")
 
 
+@dataclass
+class Outcome:
+    """What a run saw, beyond the rows it wrote."""
+    seen: int = 0
+    failed: Counter = field(default_factory=Counter)
+    tally: Tally = field(default_factory=Tally)
+    kept: list = field(default_factory=list)       # (row, correct, label), only for --report and pages
+
+
+def run(args, settings: Settings, labeler, keep_rows: bool, writer: RowWriter) -> Outcome:
+    """Classify every entry and write each row as it comes; KeyboardInterrupt and BrokenPipeError
+    propagate (the rows written so far are in the writer's file)."""
+    entries = iter_images(args.paths, recursive=args.recursive, follow_links=args.follow_links)
+    if args.resume:
+        entries = (e for e in entries if e.path not in writer.carried_paths)
+    out, bar = Outcome(), Progress() if sys.stderr.isatty() else None
+    for row in classify_iter(entries, settings, args.workers):
+        out.seen += 1
+        label = labeler(row.path) if labeler else None
+        correct = out.tally.add(label, row.reading, row.status == "ok") if label is not None else None
+        writer.write(row, label, correct)
+        if row.status == "error":
+            out.failed[row.error] += 1
+        if keep_rows:
+            out.kept.append((row, correct, label))
+        bar and bar.update()
+    bar and bar.close()
+    return out
+
+
+def report(args, settings: Settings, out: Outcome, pages: Path | None) -> int:
+    """The evaluation on stderr and the --report pictures; the exit code."""
+    if out.tally.labelled:
+        print(out.tally.text(), file=sys.stderr)
+    rows = [r for r, _, _ in out.kept]
+    if pages:
+        try:
+            print(photo_table(photo_results(rows, pages)), file=sys.stderr)
+        except (ValueError, OSError) as e:
+            print(f"error: --labels {args.labels}: {e}", file=sys.stderr)
+            return EXIT_USAGE
+    if args.report:
+        from .report import write_boxes, write_report
+        write_report(out.kept, out.tally if out.tally.labelled else None, args.report)
+        if pages:
+            write_boxes(rows, args.report, settings.min_confidence, settings.max_pixels)
+    return EXIT_ERROR if out.seen and sum(out.failed.values()) == out.seen else (
+        EXIT_SOME_FAILED if out.failed else EXIT_OK)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
@@ -120,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             read_photo_labels(pages)
         elif args.labels_from_dirs:
             labeler = labels_from_dirs
-        elif args.labels and not pages:
+        elif args.labels:
             labeler = labels_from_csv(args.labels)
     except (OSError, ValueError, UnicodeDecodeError) as e:
         print(f"error: --labels {args.labels}: {e}", file=sys.stderr)
@@ -129,59 +180,29 @@ def main(argv: list[str] | None = None) -> int:
                         args.max_pixels, keep_crops=args.report is not None,
                         max_decoded_bytes=args.max_decoded_mb * 2**20)
     start = time.perf_counter()
-    entries = iter_images(args.paths, recursive=args.recursive, follow_links=args.follow_links)
     earlier = done_paths(args.out) if args.resume else {}      # before the writer truncates OUT.partial
     writer = RowWriter(args.out, args.format, labelled=labeler is not None)
     if args.resume:
-        carried = writer.carry_over(earlier)
-        entries = (e for e in entries if e.path not in carried)
-        log.info("resuming: %d rows kept", len(carried))
+        writer.carry_over(earlier)
+        log.info("resuming: %d rows kept", writer.carried)
     signal.signal(signal.SIGTERM, _interrupt)        # like Ctrl-C: keep what is done, for --resume
-    tally, failed, kept, seen = Tally(), Counter(), [], 0
-    bar = Progress() if sys.stderr.isatty() else None
     try:
-        for row in classify_iter(entries, settings, args.workers):
-            seen += 1
-            label = labeler(row.path) if labeler else None
-            correct = tally.add(label, row.reading, row.status == "ok") if label is not None else None
-            writer.write(row, label, correct)
-            if row.status == "error":
-                failed[row.error] += 1
-            if args.report or pages:
-                kept.append((row, correct, label))
-            bar and bar.update()
+        out = run(args, settings, labeler, bool(args.report or pages), writer)
     except KeyboardInterrupt:
         writer.close(complete=False)
-        print(f"error: interrupted after {seen} files" + (f"; --resume to go on from {writer.partial}"
-                                                          if args.out else ""), file=sys.stderr)
+        print("error: interrupted" + (f"; --resume to go on from {writer.partial}" if args.out else ""),
+              file=sys.stderr)
         return 130
     except BrokenPipeError:        # `| head`: the reader has what it wanted
         writer.close(complete=False)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    bar and bar.close()
     writer.close(complete=True)
-    print(summary_text(failed, seen, time.perf_counter() - start), file=sys.stderr)
-    if tally.labelled:
-        print(tally.text(), file=sys.stderr)
-    rows = [r for r, _, _ in kept]
-    if pages:
-        try:
-            photos = photo_results(rows, pages)
-        except (ValueError, OSError) as e:
-            print(f"error: --labels {args.labels}: {e}", file=sys.stderr)
-            return EXIT_USAGE
-        print(photo_table(photos), file=sys.stderr)
-    if args.report:
-        from .report import write_boxes, write_report
-        write_report(kept, tally if tally.labelled else None, args.report)
-        if pages:
-            write_boxes(rows, args.report, settings.min_confidence, settings.max_pixels)
-    n_failed = sum(failed.values())
-    total = seen + writer.carried
-    if not total or n_failed == seen and not writer.carried:
+    print(summary_text(out.failed, out.seen, time.perf_counter() - start), file=sys.stderr)
+    code = report(args, settings, out, pages)
+    if not out.seen and not writer.carried:
         return EXIT_ERROR
-    return EXIT_SOME_FAILED if n_failed else EXIT_OK
+    return code
 
 
 if __name__ == "__main__":

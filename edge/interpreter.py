@@ -15,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .preprocess import DIGIT
+
 log = logging.getLogger(__name__)
 
 BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "digit_int8.tflite"
 MAX_BATCH = 256
-DIGIT_SIZE = (28, 28)        # what edge/preprocess.py makes: MNIST's 28x28, one channel
+DIGIT_SIZE = (DIGIT, DIGIT)  # what edge/preprocess.py makes: MNIST's 28x28, one channel
 LABEL = re.compile(r"[A-Za-z0-9_-]{1,16}")   # labels end up in file names (--debug-dir): no paths
 
 

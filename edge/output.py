@@ -65,7 +65,7 @@ class RowWriter:
     def __init__(self, out: Path | None, fmt: str, labelled: bool):
         self.out, self.fmt = out, fmt
         self.fields = FIELDS + (LABEL_FIELDS if labelled else [])
-        self.carried = 0
+        self.carried_paths: set[str] = set()
         self.partial = partial_path(out) if out else None
         if out:
             self.target = resolved(out)
@@ -78,14 +78,17 @@ class RowWriter:
         if fmt == "csv":
             self.file.write(",".join(self.fields) + "\n")
 
-    def carry_over(self, rows: dict[str, str]) -> set[str]:
+    @property
+    def carried(self) -> int:
+        return len(self.carried_paths)
+
+    def carry_over(self, rows: dict[str, str]) -> None:
         """Copy an earlier run's rows (from `done_paths`) into this output; their paths are done."""
         rows = {p: line for p, line in rows.items() if p}
         for line in rows.values():
             self.file.write(line)
         self.file.flush()
-        self.carried = len(rows)
-        return set(rows)
+        self.carried_paths = set(rows)
 
     def write(self, row, label: str | None = None, correct: bool | None = None) -> None:
         record = {"path": row.path, "reading": row.reading, "confidence": row.confidence, "digits": row.digits,

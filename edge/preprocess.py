@@ -30,6 +30,8 @@ from .touching import split_boxes
 # cannot safely fork() workers (they hang on its locks under OpenCV 4.6).
 cv2.setNumThreads(1)
 
+DIGIT = 28               # MNIST's format: a digit is DIGIT x DIGIT pixels,
+FIT = 20                 # fitted into FIT x FIT by aspect ratio, its centre of mass at the centre
 WORK_SIDE = 320          # a first look, at this long side, learns the polarity and the text height
 FIRST_LOOK_SIDE = 800    # (photos over twice this size get a first look at this long side instead)
 TEXT_PX = 48             # then digits are found where they are about this tall (MNIST's are 20 of 28)
@@ -46,7 +48,8 @@ class Digit:
 
 
 def fit_mnist(ink_crop: np.ndarray, mask: np.ndarray, level: int) -> np.ndarray:
-    """Crop of bright ink -> 28x28: stretch, 20x20 box by aspect ratio, centre of mass at the centre."""
+    """Crop of bright ink -> DIGIT x DIGIT: stretch, FIT x FIT box by aspect ratio, centre of mass
+    at the centre."""
     crop = np.where(mask, ink_crop, np.uint8(0))
     floor = level // 2
     hist = np.bincount(crop.ravel(), minlength=256)
@@ -58,15 +61,15 @@ def fit_mnist(ink_crop: np.ndarray, mask: np.ndarray, level: int) -> np.ndarray:
     lut = np.clip((np.arange(256, dtype=np.float32) - floor) * (255.0 / max(peak - floor, 1)), 0, 255)
     crop = cv2.LUT(crop, lut.astype(np.uint8))
     h, w = crop.shape
-    s = 20.0 / max(h, w)
+    s = FIT / max(h, w)
     size = (max(1, round(w * s)), max(1, round(h * s)))
     small = shrink_exact(crop, size) if s < 1 else cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR_EXACT)
-    out = np.zeros((28, 28), np.uint8)
+    out = np.zeros((DIGIT, DIGIT), np.uint8)
     m = cv2.moments(small, binaryImage=False)
     sh, sw = small.shape
     cx, cy = (m["m10"] / m["m00"], m["m01"] / m["m00"]) if m["m00"] > 0 else (sw / 2, sh / 2)
-    x0 = min(max(round(14 - cx), 0), 28 - sw)
-    y0 = min(max(round(14 - cy), 0), 28 - sh)
+    x0 = min(max(round(DIGIT / 2 - cx), 0), DIGIT - sw)
+    y0 = min(max(round(DIGIT / 2 - cy), 0), DIGIT - sh)
     out[y0:y0 + sh, x0:x0 + sw] = small
     return out
 
