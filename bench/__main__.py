@@ -40,7 +40,7 @@ def inference(models: Path, x: np.ndarray, quick: bool) -> dict:
     import keras
     from train.model import normalize
 
-    repeats, secs = (2, 0.3) if quick else (5, 1.0)
+    repeats, secs = (2, 0.1) if quick else (5, 1.0)
     keras_model = keras.models.load_model(models / "digit_cnn.keras", compile=False)
     manifest = json.loads((models / "digit_cnn.json").read_text())
     one = normalize(x[:1], manifest["normalization"])
@@ -87,7 +87,7 @@ def training(quick: bool, data_dir: str | None) -> dict:
     for arch in ("seed", "edge"):
         timer = StepTimer()
         with tempfile.TemporaryDirectory() as tmp:
-            manifest = run(TrainConfig(arch=arch, epochs=2, limit=3000 if quick else 12000, data_dir=data_dir,
+            manifest = run(TrainConfig(arch=arch, epochs=2, limit=1500 if quick else 12000, data_dir=data_dir,
                                        out=Path(tmp), verbose=0, callbacks=[timer]))
             model = keras.models.load_model(Path(tmp) / "digit_cnn.keras", compile=False)
             calibration = normalize(calibration_images(x_train, y_train, 100), NORMALIZATION)
@@ -204,18 +204,25 @@ def main(argv=None) -> int:
     from train.data import load_mnist
     (_, _), (x, y) = load_mnist(args.data_dir)
     start = time.perf_counter()
-    r = {"quick": args.quick, "machine": machine()}
-    r["inference"] = inference(args.models, x, args.quick)
-    r["training"] = training(args.quick, args.data_dir)
+    r = {"quick": args.quick, "machine": machine(), "stage_seconds": {}}
+
+    def stage(name: str, fn, *a):
+        t = time.perf_counter()
+        r[name] = fn(*a)
+        r["stage_seconds"][name] = round(time.perf_counter() - t, 1)
+
+    stage("inference", inference, args.models, x, args.quick)
+    stage("training", training, args.quick, args.data_dir)
     int8 = r["inference"]["int8_batch256_threads1"]["median"]
     r["int8_batched_vs_keras_predict"] = r["inference"]["keras_predict_batch1"]["median"] / int8
-    r["camera"] = camera(args.models, args.quick, args.data_dir)
-    r["folder"] = folders(args.models, args.quick, args.data_dir)
-    r["live"] = live_view(args.models, args.quick, args.data_dir)
+    stage("camera", camera, args.models, args.quick, args.data_dir)
+    stage("folder", folders, args.models, args.quick, args.data_dir)
+    stage("live", live_view, args.models, args.quick, args.data_dir)
     # Real photos beside Tesseract (quick: its usual page-segmentation mode only).
-    r["photos"] = photos.run(args.photos, args.models / "digit_int8.tflite", (11,) if args.quick else photos.PSM_MODES)
+    stage("photos", photos.run, args.photos, args.models / "digit_int8.tflite",
+          (11,) if args.quick else photos.PSM_MODES)
     r["sizes"] = sizes(args.models)
-    r["memory"] = edge_peak_rss(args.models, x, y)
+    stage("memory", edge_peak_rss, args.models, x, y)
     r["seconds"] = time.perf_counter() - start
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(r, indent=2) + "\n")
