@@ -201,6 +201,8 @@ def main(argv=None) -> int:
     p.add_argument("--photos", type=Path, default=photos.DEFAULT_PHOTOS,
                    help="labelled real photos (default: $PHOTOS_DIR or ../shared/datasets/real-photos)")
     args = p.parse_args(argv)
+    from edge.quiet import import_tensorflow
+    import_tensorflow()                       # without its C++ start-up lines
     from train.data import load_mnist
     (_, _), (x, y) = load_mnist(args.data_dir)
     start = time.perf_counter()

@@ -115,7 +115,7 @@ def run(cfg: TrainConfig) -> dict:
 
     start = time.perf_counter()
     history = model.fit(training_dataset(cfg, data), epochs=cfg.epochs, steps_per_epoch=steps_per_epoch,
-                        validation_data=(normalize(data.x_val), data.y_val), verbose=cfg.verbose,
+                        validation_data=(normalize(data.x_val), data.y_val), verbose=cfg.verbose, shuffle=False,
                         callbacks=cfg.callbacks)
     train_seconds = time.perf_counter() - start
 
