@@ -42,6 +42,7 @@ HISTORY = 20             # readings listed on the page
 STALE_SECONDS = 5.0      # /healthz says 503 when no frame came for this long
 CLIENT_TIMEOUT = 30.0    # a viewer that reads nothing for this long is dropped
 JPEG_QUALITY = 80
+HEALTH_EVERY = 10.0      # seconds between readings of the CPU temperature and throttling
 PAGE = Path(__file__).with_name("live.html")
 
 
@@ -85,6 +86,7 @@ class LiveView:
         self.listeners = 0             # /events clients waiting for a record
         self.closing = threading.Event()
         self._times: collections.deque = collections.deque(maxlen=60)
+        self._device, self._device_at = "", -HEALTH_EVERY
 
     # --- the camera loop's side: O(1), never blocks on a viewer ---
     def publish(self, result, frame: np.ndarray, printed: bool) -> None:
@@ -116,8 +118,11 @@ class LiveView:
         """The figures the page shows besides the reading."""
         with self.lock:
             record = self.record
+        now = time.monotonic()
+        if now - self._device_at > HEALTH_EVERY:      # vcgencmd is a process: not once per poll per viewer
+            self._device, self._device_at = health.status(), now
         return {"fps": round(self.fps, 1), "ms": record["ms"] if record else {}, "history": list(self.history),
-                "healthy": self.healthy(), "device": health.status(), "viewers": self.viewers}
+                "healthy": self.healthy(), "device": self._device, "viewers": self.viewers}
 
     # --- the encoder thread ---
     def encode_forever(self) -> None:
