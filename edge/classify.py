@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .cli import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, add_model_flags, count, setup_logging
 from .evaluation import Tally, labels_from_csv, labels_from_dirs, photo_results
-from .folder import Row, Settings, classify_iter
+from .folder import Settings, classify_iter
 from .images import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_PIXELS, iter_images
 from .interpreter import DigitModel, ModelError, read_manifest
 from .output import RowWriter, done_paths
