@@ -191,3 +191,33 @@ def test_binding_beyond_loopback_without_a_token_warns(steady_video):
                                  stderr=subprocess.PIPE, text=True)
     _, err = edge.proc.communicate(timeout=60)
     assert "without --serve-token" in err and edge.proc.returncode == 0, err
+
+
+def test_healthz_follows_the_frames():
+    """503 before the first frame and once frames stop (a lost camera), 200 while they arrive."""
+    from edge.reading import Reading
+    from edge.run import FrameResult
+    from edge.serve import STALE_SECONDS, LiveServer, LiveView
+
+    view = LiveView(0.5, on_change=False)
+    server = LiveServer(("127.0.0.1", 0), view)
+    server.start()
+    port = server.httpd.server_address[1]
+
+    def status() -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/healthz")
+        code = conn.getresponse().status
+        conn.close()
+        return code
+
+    try:
+        assert status() == 503
+        result = FrameResult(0, "2026-01-01T00:00:00.000", Reading("7", (), {"preprocess": 1.0, "inference": 0.1,
+                                                                               "total": 1.1}))
+        view.publish(result, np.zeros((480, 640, 3), np.uint8), printed=True)
+        assert status() == 200
+        view.last_frame_at -= STALE_SECONDS + 1          # as if the camera stopped that long ago
+        assert status() == 503
+    finally:
+        server.close()
