@@ -149,7 +149,7 @@ def report(args, settings: Settings, out: Outcome, pages: Path | None) -> int:
         from .report import write_boxes, write_report
         write_report(out.kept, out.tally if out.tally.labelled else None, args.report)
         if pages:
-            write_boxes(rows, args.report, settings.min_confidence, settings.max_pixels)
+            write_boxes(rows, args.report, settings.min_confidence, settings.max_pixels, settings.max_decoded_bytes)
     return EXIT_ERROR if out.seen and sum(out.failed.values()) == out.seen else (
         EXIT_SOME_FAILED if out.failed else EXIT_OK)
 

@@ -94,7 +94,8 @@ def classify_chunk(entries: list[Entry]) -> list[Row]:
             row.status, row.error = "error", entry.problem
         else:
             try:
-                digits = find_digits(read_image(entry.path, s.max_pixels, max_decoded_bytes=s.max_decoded_bytes), single=s.single)
+                image = read_image(entry.path, s.max_pixels, max_decoded_bytes=s.max_decoded_bytes)
+                digits = find_digits(image, single=s.single)
             except Exception as e:  # any failure is one row, never the end of the run
                 row.status, row.error = "error", _error(e)
         row.seconds = time.perf_counter() - start

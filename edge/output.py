@@ -53,8 +53,7 @@ def done_paths(out: Path) -> dict[str, str]:
                         continue        # a line cut short by the kill
         else:
             f.seek(0)
-            header = f.readline()
-            rows[""] = header
+            f.readline()                # the header: this run writes its own
             for rec in csv.reader(f):
                 if len(rec) >= len(FIELDS):
                     rows[rec[0]] = ",".join(csv_field(v) for v in rec) + "\n"
@@ -84,7 +83,6 @@ class RowWriter:
 
     def carry_over(self, rows: dict[str, str]) -> None:
         """Copy an earlier run's rows (from `done_paths`) into this output; their paths are done."""
-        rows = {p: line for p, line in rows.items() if p}
         for line in rows.values():
             self.file.write(line)
         self.file.flush()

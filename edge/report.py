@@ -72,12 +72,12 @@ def write_report(kept, tally, out: Path) -> None:
     _png(out / "contact_sheet.png", contact_sheet(kept))
 
 
-def write_boxes(rows, out: Path, min_confidence: float, max_pixels: int) -> None:
+def write_boxes(rows, out: Path, min_confidence: float, max_pixels: int, max_decoded_bytes: int) -> None:
     """One JPEG per image: what the reader found, for a person to check."""
     from .images import BadImage, read_image
     for row in rows:
         try:
-            image = read_image(row.path, max_pixels)
+            image = read_image(row.path, max_pixels, max_decoded_bytes=max_decoded_bytes)
         except BadImage:
             continue
         found = row.read or Reading("", ())      # a page where nothing was found is worth seeing too
