@@ -114,9 +114,11 @@ class DigitModel:
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise ModelError(f"{self.model_path}: model file not found")
-        self.manifest = manifest if manifest is not None else read_manifest(
-            self.model_path, manifest_path, allow_mismatch)
-        check_manifest(self.manifest, manifest_path_for(self.model_path))
+        if manifest is None:
+            manifest = read_manifest(self.model_path, manifest_path, allow_mismatch)   # checked there
+        else:
+            check_manifest(manifest, manifest_path_for(self.model_path))
+        self.manifest = manifest
         norm = self.manifest["normalization"]
         self.scale, self.offset = float(norm["scale"]), float(norm["offset"])
         self.labels = list(self.manifest.get("labels", [str(i) for i in range(10)]))
