@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import health
-from .cli import EXIT_CAMERA_LOST, EXIT_ERROR, EXIT_OK, EXIT_USAGE, add_model_flags, count, number, setup_logging
+from .cli import EXIT_CAMERA_LOST, EXIT_ERROR, EXIT_OK, EXIT_USAGE, add_common_flags, count, number, setup_logging
 from .interpreter import DigitModel, ModelError
 from .serve import LiveServer, LiveView, ServeError, parse_address
 from .run import FrameErrors, RunOptions, StopFlag, Summary, run
@@ -38,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default="auto",
                    help="auto (picamera2 if present, else camera 0), picamera, a camera index, a video file, "
                         "an rtsp/http URL, an image file or a folder of images (default: auto)")
-    add_model_flags(p)
+    add_common_flags(p)
     p.add_argument("--single", action="store_true", help="the whole image (or ROI) is one digit")
     p.add_argument("--json", action="store_true", help="one JSON object per frame instead of a text line")
     p.add_argument("--on-change", type=count(0), nargs="?", const=5, default=0, metavar="N",

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cli import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, add_model_flags, count, setup_logging
+from .cli import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, add_common_flags, count, setup_logging
 from .evaluation import Tally, labels_from_csv, labels_from_dirs, photo_results
 from .folder import Settings, classify_iter
 from .images import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_PIXELS, iter_images
@@ -79,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
                    help="write confusion_matrix.png and contact_sheet.png here; with labels.json, one picture "
                         "per image of the boxes found")
     p.add_argument("--workers", type=count(1), default=os.cpu_count() or 1, help="processes (default: CPU count)")
-    add_model_flags(p, threads_help="interpreter threads per worker (default: 1)")
+    add_common_flags(p, threads_help="interpreter threads per worker (default: 1)")
     p.add_argument("--max-pixels", type=count(1), default=DEFAULT_MAX_PIXELS,
                    help=f"refuse images larger than this, from the header (default: {DEFAULT_MAX_PIXELS})")
     p.add_argument("--max-decoded-mb", type=count(1), default=DEFAULT_MAX_DECODED_BYTES // 2**20,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -39,15 +40,16 @@ def number(minimum: float = 0.0, maximum: float | None = None):
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not (value >= minimum and (maximum is None or value <= maximum)) or value != value:
-            bound = f"between {minimum:g} and {maximum:g}" if maximum is not None else f">= {minimum:g}"
+        if not math.isfinite(value) or value < minimum or (maximum is not None and value > maximum):
+            bound = f"between {minimum:g} and {maximum:g}" if maximum is not None else f"a finite number >= {minimum:g}"
             raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
         return value
     return parse
 
 
-def add_model_flags(p: argparse.ArgumentParser, threads_help: str = "interpreter threads (default: 1)") -> None:
-    """--model, --allow-mismatch, --backend, --threads, --min-confidence."""
+def add_common_flags(p: argparse.ArgumentParser, threads_help: str = "interpreter threads (default: 1)") -> None:
+    """--model, --allow-mismatch, --backend, --threads, --min-confidence, -v: the same flags, with the
+    same checks, in both programs."""
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="the .tflite model (manifest .json beside it)")
     p.add_argument("--allow-mismatch", action="store_true",
                    help="run a model whose sha256 does not match its manifest (warns)")
