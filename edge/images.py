@@ -65,11 +65,9 @@ def iter_images(paths: list[str], recursive: bool = False, follow_links: bool = 
     to an ancestor would otherwise loop forever).
     """
     seen_dirs: set[tuple[int, int]] = set()
-    explicit: list[str] = []
-    for arg in paths:
-        matches = sorted(glob(arg)) if has_magic(arg) else [arg]
-        explicit += [os.path.normpath(p) for p in matches if not os.path.isdir(p)]
-    given, done = set(explicit), set()
+    expanded = [(arg, sorted(glob(arg)) if has_magic(arg) else [arg]) for arg in paths]
+    given = {os.path.normpath(p) for _, matches in expanded for p in matches if not os.path.isdir(p)}
+    done: set[str] = set()
 
     def walk(d: str, top: bool) -> Iterator[Entry]:
         if os.path.islink(d) and not follow_links and not top:
@@ -107,8 +105,7 @@ def iter_images(paths: list[str], recursive: bool = False, follow_links: bool = 
             elif is_image_name:
                 yield Entry(p)
 
-    for arg in paths:
-        matches = sorted(glob(arg)) if has_magic(arg) else [arg]
+    for arg, matches in expanded:
         if not matches:
             yield Entry(arg, "no such file (glob matched nothing)")
         for p in matches:
