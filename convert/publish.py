@@ -43,15 +43,19 @@ def publish(src: Path, dst: Path, force: bool = False) -> list[str]:
     if not passed:
         raise PublishError(f"no model in {src} passed validation; nothing to publish")
     for mode in passed:
+        manifest = json.loads((src / f"digit_{mode}.json").read_text())
         new, old = _accuracy(src / f"digit_{mode}.json"), _accuracy(dst / f"digit_{mode}.json")
         if new is None:
             raise PublishError(f"{src}/digit_{mode}.json: no validated accuracy")
         if old is not None and new < old and not force:
             raise PublishError(f"{mode}: {new:.2%} on MNIST's test set is below the published {old:.2%} "
                                "(--force to publish it anyway)")
-        manifest = json.loads((src / f"digit_{mode}.json").read_text())
         if sha256_file(src / f"digit_{mode}.tflite") != manifest["sha256"]:
             raise PublishError(f"{src}/digit_{mode}.tflite changed since it was validated; run `make convert` again")
+        keras_file = src / TRAINING_FILES[0]
+        if keras_file.is_file() and sha256_file(keras_file) != manifest["source_model"]["sha256"]:
+            raise PublishError(f"{keras_file} is not the model digit_{mode}.tflite was converted from "
+                               "(trained again since?); run `make convert` again")
     written = []
     for name in [f"digit_{m}{ext}" for m in passed for ext in (".tflite", ".json")] + list(TRAINING_FILES):
         if (src / name).is_file():
@@ -61,7 +65,9 @@ def publish(src: Path, dst: Path, force: bool = False) -> list[str]:
         merged = json.loads((dst / "conversion_report.json").read_text())
     except (OSError, ValueError):
         merged = dict(run, models={})
-    models = {**merged.get("models", {}), **{m: run["models"][m] for m in passed}}
+    # each row says which Keras model it came from: publishing one mode leaves the others' rows
+    models = {**merged.get("models", {}), **{m: {**run["models"][m], "source_sha256": run["source_model"]["sha256"]}
+                                             for m in passed}}
     merged = dict(run, models=models, passed=all(r["passed"] for r in models.values()))
     write_text(dst / "conversion_report.json", json.dumps(merged, indent=2) + "\n")
     write_text(dst / "conversion_report.md", markdown(merged))

@@ -138,6 +138,11 @@ def test_publish_refuses_a_less_accurate_model_and_merges_the_report(converted, 
     merged = json.loads((dst / "conversion_report.json").read_text())
     assert set(merged["models"]) == {"int8", "float16", "dynamic", "float32"}   # the modes not rerun are kept
     assert DigitModel(dst / "digit_int8.tflite").labels[-1] == "x"
+    stale = tmp_path / "stale"                      # trained again after converting: not publishable
+    shutil.copytree(src, stale)
+    (stale / "digit_cnn.keras").write_bytes(b"another model")
+    with pytest.raises(PublishError, match="not the model"):
+        publish(stale, dst, force=True)
 
 
 def test_cli_missing_model_is_a_clear_error(tmp_path):
