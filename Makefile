@@ -25,7 +25,7 @@ help:
 	@echo "make classify   classify a folder of images (DIR=path)"
 	@echo "make eval-photos score reading on labelled real photos (PHOTOS_DIR, default ../shared/datasets/real-photos)"
 	@echo "make bench      measure every speed and size claim (QUICK=1: under a minute)"
-	@echo "make test-edge-compat   edge + classify tests on a Pi OS-like stack (numpy 1.24, OpenCV 4.6, tflite-runtime 2.14)"
+	@echo "make test-edge-compat   edge, classify, hostile-input and live-view tests on a Pi OS-like stack (numpy 1.24, OpenCV 4.6, tflite-runtime 2.14)"
 	@echo "make test-aarch64       the int8 model and folder classifier as an aarch64 program under qemu = x86's answers"
 	@echo "make check-deploy       shellcheck + dry run of the Pi installer, systemd-analyze verify of the unit"
 	@echo "make deploy HOST=pi@raspberrypi.local   copy edge/ and models/ to a Pi and run the installer there"
@@ -76,7 +76,7 @@ $(COMPAT)/.installed: Makefile
 
 test-edge-compat: $(COMPAT)/.installed
 	EXPECT_BACKEND=tflite_runtime $(COMPAT)/bin/python -m pytest -q -p no:cacheprovider \
-		tests/test_edge.py tests/test_classify.py $(ARGS)
+		tests/test_edge.py tests/test_classify.py tests/test_hostile.py tests/test_live.py $(ARGS)
 
 AARCH64_CACHE ?= $(HOME)/.cache/digit-edge/aarch64
 

@@ -10,8 +10,12 @@ import hashlib
 import importlib
 import json
 import logging
+import os
 import re
+import signal
+import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -105,6 +109,66 @@ def check_manifest(manifest, where: Path) -> None:
                          f"got {json.dumps(labels)[:80]}")
 
 
+PROBE_SECONDS = 5.0            # a file that is not its manifest's may take this long to load and run once
+PROBE_MEMORY = 1 << 30         # and this much more address space (a corrupted tensor size asks for GBs)
+
+
+def probe_in_child(load: Callable[[], object]) -> str | None:
+    """Run `load` in a forked child under a time and memory bound; None if it ran, else why not.
+
+    A corrupted .tflite can segfault the interpreter (tflite-runtime 2.14 does on some of the fuzz
+    test's files; ai-edge-litert 2.3 raises), or ask for gigabytes: neither can be caught in the
+    process it kills or stalls. Only files that are not what their manifest says are probed, so
+    the published model costs nothing."""
+    if not hasattr(os, "fork"):
+        return None
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                   # the child: try, report, leave without cleanup
+        os.close(read_end)
+        try:
+            try:
+                import resource
+                size = int([x for x in open("/proc/self/status") if x.startswith("VmSize:")][0].split()[1]) * 1024
+                resource.setrlimit(resource.RLIMIT_AS, (size + PROBE_MEMORY, resource.RLIM_INFINITY))
+            except (ImportError, OSError, ValueError, IndexError):
+                pass
+            load()
+            os._exit(0)
+        except BaseException as e:
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            os.write(write_end, f"{type(e).__name__}: {first}".encode())
+            os._exit(1)
+    os.close(write_end)
+    deadline = time.monotonic() + PROBE_SECONDS
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return f"the interpreter takes over {PROBE_SECONDS:g} s to load it"
+            time.sleep(0.005)
+        message = os.read(read_end, 400).decode(errors="replace")
+    finally:
+        os.close(read_end)
+    if os.WIFSIGNALED(status):
+        return f"the interpreter crashes on it ({signal.Signals(os.WTERMSIG(status)).name})"
+    if os.WEXITSTATUS(status):
+        return f"not a loadable TFLite model ({message or 'unknown error'})"
+    return None
+
+
+def _load_and_invoke(interpreter_class, path: Path) -> None:
+    it = interpreter_class(model_path=str(path))
+    it.allocate_tensors()
+    for d in it.get_input_details():
+        it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+    it.invoke()
+
+
 class DigitModel:
     """One interpreter, created once, fed batches of 28x28 uint8 digits."""
 
@@ -126,6 +190,10 @@ class DigitModel:
         reject = self.manifest.get("not_a_digit")
         self.not_a_digit = self.labels.index(reject) if reject in self.labels else None
         self.backend, interpreter_class = load_interpreter_class(backend)
+        if sha256_file(self.model_path) != self.manifest["sha256"]:      # not the file that was validated
+            problem = probe_in_child(lambda: _load_and_invoke(interpreter_class, self.model_path))
+            if problem:
+                raise ModelError(f"{self.model_path}: {problem}")
         try:
             self.interpreter = interpreter_class(model_path=str(self.model_path), num_threads=threads)
         except Exception as e:
@@ -212,7 +280,7 @@ class DigitModel:
                 self.interpreter.set_tensor(self._in_index, self.to_input(chunk))
                 self.interpreter.invoke()
                 out = self.interpreter.get_tensor(self._out_index)
-            except (RuntimeError, ValueError) as e:
+            except (RuntimeError, ValueError, MemoryError) as e:   # MemoryError: a corrupted tensor size
                 self._allocated = False      # LiteRT's error text accumulates; start clean next time
                 raise ModelError(f"the interpreter failed: {(str(e).strip().splitlines() or [''])[0][:200]}") from None
             outputs.append(self._from_output(out))

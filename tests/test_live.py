@@ -91,6 +91,7 @@ class Edge:
 def test_the_page_in_chromium_shows_the_reading_and_the_frames(steady_video):
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
         pytest.skip("needs Debian's chromium and chromium-driver (CI installs them)")
+    pytest.importorskip("selenium", reason="needs selenium (the dev extras; not on the Pi-like stack)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
