@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from . import touching
+from .errors import first_line
 from .images import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_PIXELS, BadImage, Entry, read_image
 from .interpreter import DigitModel
 from .preprocess import find_digits
@@ -78,7 +79,7 @@ def _init_pool_worker(settings: Settings) -> None:
 def _error(e: Exception) -> str:
     if isinstance(e, BadImage):
         return str(e)
-    return f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:120]}"
+    return first_line(e, limit=120, with_type=True)
 
 
 def classify_chunk(entries: list[Entry]) -> list[Row]:

@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from .errors import first_line
 from .preprocess import DIGIT
 
 log = logging.getLogger(__name__)
@@ -136,8 +137,7 @@ def probe_in_child(load: Callable[[], object]) -> str | None:
             load()
             os._exit(0)
         except BaseException as e:
-            first = (str(e).strip().splitlines() or [""])[0][:200]
-            os.write(write_end, f"{type(e).__name__}: {first}".encode())
+            os.write(write_end, first_line(e, with_type=True).encode())
             os._exit(1)
     os.close(write_end)
     deadline = time.monotonic() + PROBE_SECONDS
@@ -197,8 +197,7 @@ class DigitModel:
         try:
             self.interpreter = interpreter_class(model_path=str(self.model_path), num_threads=threads)
         except Exception as e:
-            first = (str(e).strip().splitlines() or [""])[0][:200]
-            raise ModelError(f"{self.model_path}: not a loadable TFLite model ({first})") from None
+            raise ModelError(f"{self.model_path}: not a loadable TFLite model ({first_line(e)})") from None
         self._check_signature()
         try:        # one inference now: a model that cannot run fails here, not on every frame
             self.predict(np.zeros((1, *self.input_size), np.uint8))
@@ -282,6 +281,6 @@ class DigitModel:
                 out = self.interpreter.get_tensor(self._out_index)
             except (RuntimeError, ValueError, MemoryError) as e:   # MemoryError: a corrupted tensor size
                 self._allocated = False      # LiteRT's error text accumulates; start clean next time
-                raise ModelError(f"the interpreter failed: {(str(e).strip().splitlines() or [''])[0][:200]}") from None
+                raise ModelError(f"the interpreter failed: {first_line(e)}") from None
             outputs.append(self._from_output(out))
         return np.concatenate(outputs)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import functools
 import json
 import logging
 import signal
@@ -22,6 +23,7 @@ import numpy as np
 
 from .atomic import write_bytes
 from .draw import annotate
+from .errors import first_line
 from .interpreter import DigitModel
 from .reading import DEFAULT_MIN_CONFIDENCE, Reading, read
 from .sources import EndOfStream
@@ -57,13 +59,14 @@ class FrameResult:
     time: str
     reading: Reading
 
+    @functools.cached_property
     def record(self) -> dict:
-        """The JSON record: what --json prints and the live view serves."""
+        """The JSON record: what --json prints and the live view serves (built once per frame)."""
         return {"frame": self.frame, "time": self.time, "reading": self.reading.text,
                 "digits": self.reading.records(), "ms": {k: round(v, 3) for k, v in self.reading.ms.items()}}
 
     def as_json(self) -> str:
-        return json.dumps(self.record())
+        return json.dumps(self.record)
 
     def as_text(self) -> str:
         r = self.reading
@@ -225,7 +228,7 @@ def _loop(source, model, opts: RunOptions, out: TextIO, stop: StopFlag, summary:
         except Exception as e:  # one bad frame never ends the run; a run of them does
             errors_in_a_row += 1
             summary.bad_frames += 1
-            message = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+            message = first_line(e, with_type=True)
             if errors_in_a_row >= opts.max_frame_errors:
                 raise FrameErrors(f"{errors_in_a_row} frames in a row could not be read; last: {message}") from None
             log.warning("frame %d skipped: %s", summary.frames_read, message)

@@ -104,7 +104,7 @@ class LiveView:
             if len(self._times) > 1:
                 self.fps = (len(self._times) - 1) / max(1e-9, self._times[-1] - self._times[0])
             if printed or not self.on_change:
-                record = result.record()
+                record = result.record
                 if printed and (not self.history or self.history[0]["reading"] != record["reading"]):
                     self.history.appendleft({"time": record["time"], "reading": record["reading"]})
                 self.record, self.record_seq = record, self.record_seq + 1
