@@ -25,7 +25,7 @@ from convert.quantize import MODES  # noqa: E402
 from convert.timing import per_image_us  # noqa: E402
 
 from . import live, photos, pipeline  # noqa: E402
-from .machine import machine  # noqa: E402
+from .machine import PEAK_RSS, machine, peak_kb  # noqa: E402
 
 
 
@@ -127,28 +127,15 @@ def folders(models: Path, quick: bool, data_dir: str | None) -> dict:
     return _subprocess_json("bench.folder", args)["images_per_second"]
 
 
-# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the (large) parent.
-PEAK_RSS = """
-import runpy, sys
-sys.argv = ["edge"] + sys.argv[1:]
-try:
-    runpy.run_module("edge", run_name="__main__", alter_sys=True)
-except SystemExit:
-    pass
-hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
-print(hwm, file=sys.stderr)
-"""
-
-
 def edge_peak_rss(models: Path, x, y) -> dict:
     """Peak resident memory of `python -m edge` reading a 4-digit video: what a Pi must have free."""
     rng = np.random.default_rng(1)
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "rss.avi"
         pipeline.video_frames(video, x, y, 4, 60, rng, keep=False)
-        r = subprocess.run([sys.executable, "-c", PEAK_RSS, "--source", str(video), "--json", "--model",
+        r = subprocess.run([sys.executable, "-c", PEAK_RSS, "edge", "--source", str(video), "--json", "--model",
                             str(models / "digit_int8.tflite")], cwd=ROOT, check=True, capture_output=True, text=True)
-    return {"edge_runtime_peak_rss_mb": int(r.stderr.strip().splitlines()[-1]) / 1024}
+    return {"edge_runtime_peak_rss_mb": peak_kb(r.stderr) / 1024}
 
 
 def live_view(models: Path, quick: bool, data_dir: str | None) -> dict:

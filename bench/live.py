@@ -31,21 +31,9 @@ from edge.run import RunOptions, run
 from edge.sources import EndOfStream
 from synthetic.frames import frame, write_video
 
+from .machine import PEAK_RSS, peak_kb
+
 ROOT = Path(__file__).resolve().parent.parent
-
-PEAK_RSS = """
-import runpy, sys
-sys.argv = ["edge"] + sys.argv[1:]
-code = 0
-try:
-    runpy.run_module("edge", run_name="__main__", alter_sys=True)
-except SystemExit as e:
-    code = e.code
-hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
-print("peak_kb", hwm, file=sys.stderr)
-sys.exit(code)
-"""
-
 
 def _port() -> int:
     with socket.socket() as s:
@@ -69,7 +57,7 @@ def _viewer(port: int, stop: threading.Event, frames: list[int]) -> None:
 
 def with_viewers(video: Path, model: Path, n: int) -> dict:
     port, stop, received = _port(), threading.Event(), [0]
-    proc = subprocess.Popen([sys.executable, "-c", PEAK_RSS, "--source", str(video), "--json", "--model", str(model),
+    proc = subprocess.Popen([sys.executable, "-c", PEAK_RSS, "edge", "--source", str(video), "--json", "--model", str(model),
                              "--serve", f"127.0.0.1:{port}"], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     threads = [threading.Thread(target=_viewer, args=(port, stop, received), daemon=True) for _ in range(n)]
@@ -78,7 +66,7 @@ def with_viewers(video: Path, model: Path, n: int) -> dict:
     _, err = proc.communicate(timeout=600)
     stop.set()
     fps = float(re.search(r"; ([\d.]+) fps;", err).group(1))
-    return {"viewers": n, "fps": fps, "peak_rss_mb": int(re.search(r"peak_kb (\d+)", err).group(1)) / 1024,
+    return {"viewers": n, "fps": fps, "peak_rss_mb": peak_kb(err) / 1024,
             "stream_bytes_read_chunks": received[0]}
 
 

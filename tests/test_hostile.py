@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.machine import PEAK_RSS, peak_kb
 from edge.interpreter import DigitModel, ModelError, sha256_file
 from edge.run import FrameErrors, RunOptions, StopFlag, run
 from edge.sources import EndOfStream, ResilientSource
@@ -170,14 +171,7 @@ def test_hostile_files_get_rows_without_hanging_or_exhausting_memory(tmp_path, d
     tiff_header(folder / "big.tif")
     with open(folder / "huge.png", "wb") as f:          # 2 GB sparse, zeros: not an image
         f.truncate(2 * 2**30)
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the (large) pytest process.
-    code = ("import runpy, sys; sys.argv = ['edge.classify'] + sys.argv[1:]\n"
-            "try:\n    runpy.run_module('edge.classify', run_name='__main__')\nexcept SystemExit as e:\n"
-            "    code = e.code\n"
-            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
-            "print('peak_mb', int(hwm) // 1024, file=sys.stderr)\n"
-            "sys.exit(code)")
-    r = subprocess.run([sys.executable, "-c", code, str(folder), "--workers", "1"], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-c", PEAK_RSS, "edge.classify", str(folder), "--workers", "1"], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 3, r.stderr[-2000:]
     rows = {Path(rec.split(",")[0]).name: rec for rec in r.stdout.splitlines()[1:]}
@@ -186,8 +180,7 @@ def test_hostile_files_get_rows_without_hanging_or_exhausting_memory(tmp_path, d
     assert "too large" in rows["big.tif"]
     assert "not an image" in rows["huge.png"] or "too large a file" in rows["huge.png"]
     assert ",ok," in rows["good.png"]
-    peak = int(r.stderr.split("peak_mb")[1].split()[0])
-    assert peak < 400, r.stderr                         # 5 GB and 2 GB before
+    assert peak_kb(r.stderr) < 400 * 1024, r.stderr     # 5 GB and 2 GB before
 
 
 def test_a_killed_worker_costs_no_rows(tmp_path, mnist, published_model):
@@ -448,10 +441,6 @@ def test_sigterm_stops_a_stalled_stream_promptly_with_exit_0(frames):
 def test_the_parent_keeps_nothing_per_file(tmp_path):
     """Rows stream out and folders are walked lazily: 20,000 files cost the parent what 10 do
     (it used to keep every row and every entry: ~0.5 KB a file, 500 MB for a million)."""
-    code = ("import runpy, sys; sys.argv = ['edge.classify'] + sys.argv[1:]\n"
-            "try:\n    runpy.run_module('edge.classify', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-            "print('peak_kb', [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1],"
-            " file=sys.stderr)")
     peaks = {}
     for n_dirs in (1, 40):
         top = tmp_path / f"top{n_dirs}"
@@ -459,11 +448,11 @@ def test_the_parent_keeps_nothing_per_file(tmp_path):
             (top / f"d{d:02d}").mkdir(parents=True)
             for i in range(500 if n_dirs > 1 else 10):
                 (top / f"d{d:02d}" / f"{i:04d}.png").write_bytes(b"not an image")
-        r = subprocess.run([sys.executable, "-c", code, str(top), "-r", "--workers", "2", "--out",
+        r = subprocess.run([sys.executable, "-c", PEAK_RSS, "edge.classify", str(top), "-r", "--workers", "2", "--out",
                             str(tmp_path / f"rows{n_dirs}.csv")], cwd=ROOT, capture_output=True, text=True,
                            timeout=300)
         assert (tmp_path / f"rows{n_dirs}.csv").read_text().count("\n") == 1 + (20_000 if n_dirs > 1 else 10)
-        peaks[n_dirs] = int(r.stderr.split("peak_kb")[1].split()[0])
+        peaks[n_dirs] = peak_kb(r.stderr)
     assert peaks[40] - peaks[1] < 4_000, peaks        # under 200 bytes a file, all of it transient
 
 
