@@ -90,6 +90,7 @@ def run(cfg: ConvertConfig) -> dict:
     calibration = normalize(calibration_images(x_train, y_train, cfg.calibration_size, cfg.seed),
                             cfg.calibration_normalization or norm)
 
+    floor = accuracy_floor(cfg)          # the published claim, read once for every mode
     results = {}
     for mode in cfg.modes:
         log.info("converting to %s", mode)
@@ -101,7 +102,7 @@ def run(cfg: ConvertConfig) -> dict:
                 details = tensor_details(tmp)
                 manifest = tflite_manifest(mode, data, details, source, source_sha, {})
                 result = validate(tmp, manifest, x_test, y_test, keras_probs)
-                result["failures"] = gate(result, cfg)
+                result["failures"] = gate(result, cfg, floor)
                 result["passed"] = not result["failures"]
                 results[mode] = result
                 if not result["passed"]:
@@ -116,7 +117,7 @@ def run(cfg: ConvertConfig) -> dict:
     out = {
         "passed": all(r["passed"] for r in results.values()),
         "gate": {"max_drop_pp": cfg.max_drop, "min_agreement_pct": cfg.min_agreement,
-                 "min_accuracy_pct": accuracy_floor(cfg)},
+                 "min_accuracy_pct": floor},
         "source_model": {"file": str(cfg.keras_model), "sha256": source_sha, "arch": source["arch"],
                          "keras_accuracy": float((keras_probs.argmax(1) == y_test).mean())},
         "calibration": {"images": int(len(calibration)), "from": "training set, class-balanced",
@@ -147,11 +148,10 @@ def accuracy_floor(cfg: ConvertConfig) -> float | None:
     return None if claim is None else round(claim - FLOOR_MARGIN_PP, 2)
 
 
-def gate(result: dict, cfg: ConvertConfig) -> list[str]:
+def gate(result: dict, cfg: ConvertConfig, floor: float | None) -> list[str]:
     """Why a candidate may not be used: it lost accuracy against its Keras source, or it is not
     good enough in itself (a model trained for one epoch loses nothing in conversion)."""
     failures = []
-    floor = accuracy_floor(cfg)
     if floor is not None and result["tflite_accuracy"] * 100 < floor:
         failures.append(f"accuracy {result['tflite_accuracy']:.2%} < floor {floor}% (--min-accuracy)")
     if result["drop_pp"] > cfg.max_drop:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -61,7 +60,6 @@ def add_common_flags(p: argparse.ArgumentParser, threads_help: str = "interprete
 
 
 def setup_logging(verbose: bool = False) -> None:
-    """Logs to stderr (stdout carries only results); quiet TensorFlow's C++ logs if it is ever loaded."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Logs to stderr (stdout carries only results)."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
