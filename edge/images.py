@@ -263,9 +263,10 @@ def _composite_on_white(image: np.ndarray) -> np.ndarray:
     return out.astype(image.dtype)
 
 
-def _read_bytes(path: str) -> bytes:
-    """The file's bytes, or BadImage: only regular files (a FIFO or a device would block or never
-    end), opened without blocking, and the type known from the first bytes before the rest is read."""
+def _read_bytes(path: str) -> tuple[bytes, str]:
+    """The file's bytes and its type, or BadImage: only regular files (a FIFO or a device would block
+    or never end), opened without blocking, and the type known from the first bytes before the rest
+    is read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except IsADirectoryError:
@@ -288,9 +289,12 @@ def _read_bytes(path: str) -> bytes:
                            if sniff(head) else "not an image (unknown format)")
         try:
             head = f.read(SNIFF_BYTES)
-            if head and sniff(head) is None:
+            if not head:
+                raise BadImage("empty file")
+            kind = sniff(head)
+            if kind is None:
                 raise BadImage("not an image (unknown format)")
-            return head + f.read()
+            return head + f.read(), kind
         except OSError as e:
             raise BadImage(f"cannot read ({e.strerror})") from None
 
@@ -300,12 +304,7 @@ def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, reduce: bool = T
     """Decode a file to a BGR or gray array (uint8 or uint16), or raise BadImage with a short reason.
     Memory is bounded before decoding: pixels and decoded bytes come from the header, and a format
     whose header gives no size is refused."""
-    data = _read_bytes(path)
-    if not data:
-        raise BadImage("empty file")
-    kind = sniff(data)
-    if kind is None:
-        raise BadImage("not an image (unknown format)")
+    data, kind = _read_bytes(path)
     header = read_header(data, kind)
     if header is None:
         raise BadImage(f"{kind} header without a readable size")
