@@ -38,10 +38,10 @@ MIT_LICENSED = ("aws-samples_patient_intake_form_sample.jpg", "OliverLengwinat_k
 
 def ours(folder: Path, model: Path) -> list[PhotoResult]:
     """This toolkit's folder classifier, one worker (one core), as a user runs it."""
-    labels = folder / "labels.json"
-    entries = [e for e in find_images([str(folder)]) if Path(e.path).name in read_photo_labels(labels)[0]]
+    labels, printed = read_photo_labels(folder / "labels.json")
+    entries = [e for e in find_images([str(folder)]) if Path(e.path).name in labels]
     rows = classify(entries, Settings(str(model), read_manifest(model)), workers=1)
-    return photo_results(rows, labels)
+    return photo_results(rows, labels, printed)
 
 
 def tesseract(folder: Path, psm: int) -> list[PhotoResult]:

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cli import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, add_common_flags, count, setup_logging
+from .cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, add_common_flags, count, setup_logging
 from .evaluation import Tally, labels_from_csv, labels_from_dirs, photo_results
 from .folder import Settings, classify_iter
 from .images import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_PIXELS, iter_images
@@ -134,17 +134,14 @@ def run(args, settings: Settings, labeler, keep_rows: bool, writer: RowWriter) -
     return out
 
 
-def report(args, settings: Settings, out: Outcome, pages: Path | None) -> int:
-    """The evaluation on stderr and the --report pictures; the exit code."""
+def report(args, settings: Settings, out: Outcome, pages: tuple[dict, set] | None) -> int:
+    """The evaluation on stderr and the --report pictures; the exit code. `pages`: the labels and
+    printed-page names of a labels.json."""
     if out.tally.labelled:
         print(out.tally.text(), file=sys.stderr)
     rows = [r for r, _, _ in out.kept]
     if pages:
-        try:
-            print(photo_table(photo_results(rows, pages)), file=sys.stderr)
-        except (ValueError, OSError) as e:
-            print(f"error: --labels {args.labels}: {e}", file=sys.stderr)
-            return EXIT_USAGE
+        print(photo_table(photo_results(rows, *pages)), file=sys.stderr)
     if args.report:
         from .report import write_boxes, write_report
         write_report(out.kept, out.tally if out.tally.labelled else None, args.report)
@@ -165,10 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     except ModelError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
-    labeler, pages = None, args.labels if args.labels and args.labels.suffix.lower() == ".json" else None
+    labeler, pages = None, None
     try:
-        if pages:
-            read_photo_labels(pages)
+        if args.labels and args.labels.suffix.lower() == ".json":
+            pages = read_photo_labels(args.labels)
         elif args.labels_from_dirs:
             labeler = labels_from_dirs
         elif args.labels:
@@ -192,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         writer.close(complete=False)
         print("error: interrupted" + (f"; --resume to go on from {writer.partial}" if args.out else ""),
               file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:        # `| head`: the reader has what it wanted
         writer.close(complete=False)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

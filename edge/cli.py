@@ -17,6 +17,7 @@ EXIT_ERROR = 1          # nothing could be done: unusable model, source, or no f
 EXIT_USAGE = 2          # bad arguments (argparse's own code)
 EXIT_SOME_FAILED = 3    # edge.classify: some files could not be classified, the rest were
 EXIT_CAMERA_LOST = 4    # edge: the camera kept failing after every reopen (systemd restarts it)
+EXIT_INTERRUPTED = 130  # edge.classify: Ctrl-C or SIGTERM; the rows done are kept for --resume
 
 
 def count(minimum: int):

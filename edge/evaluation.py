@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from .score import PhotoResult, read_photo_labels
+from .score import PhotoResult
 
 Labeler = Callable[[str], "str | None"]
 
@@ -33,9 +33,9 @@ def labels_from_csv(path: Path) -> Labeler:
     return lambda p: table.get(os.path.normpath(p), table.get(Path(p).name))
 
 
-def photo_results(rows, path: Path) -> list[PhotoResult]:
-    """Rows of the images named in a labels.json (by file name), scored as pages of digits."""
-    labels, printed = read_photo_labels(path)
+def photo_results(rows, labels: dict[str, str], printed: set[str]) -> list[PhotoResult]:
+    """Rows of the images named in a labels.json (by file name), scored as pages of digits
+    (`labels` and `printed` as edge.score.read_photo_labels gives them)."""
     return [PhotoResult(Path(r.path).name, labels[Path(r.path).name], r.reading, r.seconds,
                         Path(r.path).name in printed) for r in rows if Path(r.path).name in labels]
 
