@@ -109,8 +109,8 @@ def markdown(r: dict) -> str:
         rows.append((f"{t['version']}, --psm {t['best_psm']}, digits whitelist", t["totals"]))
     for name, t in rows:
         lines.append(f"| {name} | {t['right']}/{t['digits']} ({t['right_rate']:.1%}) | {t['clean_extra']}/"
-                     f"{t['clean_digits']} ({t['clean_extra_rate']:.1%}) | {t['clean_cer']:.1%} | "
-                     f"{t['mean_seconds']:.2f} | {t['max_seconds']:.2f} |")
+                     f"{t['clean_digits']} ({t['clean_extra_rate']:.1%}; {t['clean_misread']} misread) | "
+                     f"{t['clean_cer']:.1%} | {t['mean_seconds']:.2f} | {t['max_seconds']:.2f} |")
     return "\n".join(lines)
 
 

@@ -32,6 +32,10 @@ def test_score_counts_right_extra_and_cer():
     assert score("12345", "135") == Score(5, 3, 0, 2)                          # two misses
     assert score("12", "21").right == 1 and score("12", "21").errors == 2
     assert score("0123", "").cer == 1.0
+    assert score("12 345", "17 345") == Score(5, 4, 1, 1, misread=1)          # a 2 read as 7: an extra that is a misread
+    assert score("1234", "71234") == Score(4, 4, 1, 1, misread=0)            # a mark before the number: not a misread
+    assert score("12345", "1?7345") == Score(5, 4, 1, 2, misread=0)          # the '?' stands for the 2, the 7 is a mark
+    assert score("1234\n5678", "1734\n5978") == Score(8, 6, 2, 2, misread=2)  # one misread in each row
 
 
 def test_rules_go_and_strokes_that_cross_them_stay():
