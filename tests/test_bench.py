@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+
+import pytest
 
 from conftest import ROOT
 
@@ -43,3 +46,24 @@ def test_quick_benchmark_writes_results(tmp_path, mnist_dir):
             assert photos["tesseract"]["best_psm"] == 11 and photos["tesseract"]["totals"]["digits"] == reader["digits"]
     table = out.with_suffix(".md").read_text()
     assert "| keras_predict_batch1 |" in table and "Peak RSS" in table and table in r.stdout
+
+
+def test_nearest_mnist_digits_carry_their_label(mnist):
+    """The probe bench.neighbours puts misreads to: on MNIST's own test digits it reads most right."""
+    from bench.neighbours import nearest_labels
+    (x_train, y_train), (x_test, y_test) = mnist
+    near = nearest_labels(x_test[:300], x_train[:20_000], y_train[:20_000], k=1)
+    assert near.shape == (300, 1) and (near[:, 0] == y_test[:300]).mean() >= 0.93
+
+
+def test_neighbours_of_misreads_on_real_photos(mnist_dir):
+    from bench.photos import DEFAULT_PHOTOS
+    if not (DEFAULT_PHOTOS / "labels.json").is_file():
+        pytest.skip(f"no labelled real photos at {DEFAULT_PHOTOS}")
+    r = subprocess.run([sys.executable, "-m", "bench.neighbours", "--photos", str(DEFAULT_PHOTOS), "-k", "3"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    head, *misreads = r.stdout.splitlines()
+    paired, right = map(int, re.match(r"(\d+) paired digits: the model reads (\d+) right", head).groups())
+    assert paired >= 200 and len(misreads) == paired - right
+    assert all(re.search(r": true \d, read [0-9?] \(p [01]\.\d{3}\); nearest MNIST digits \d \d \d ", m) for m in misreads)
