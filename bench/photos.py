@@ -6,6 +6,9 @@ Both readers get the same decoded image (EXIF orientation applied); Tesseract ru
 whitelist and one thread, once per page-segmentation mode, and the mode that reads the most
 digits right is its row. Seconds per photo include decoding (ours) or Tesseract's own start-up.
 Without the folder or without `tesseract` on PATH, says so and leaves that part out.
+The reader also reads each photo scaled down to a camera frame's long side (--sides, default 640,
+1280 and 1920 px: what `python -m edge --width 640` and up would get of the same page, less the
+noise and blur a real low-resolution camera adds, so an upper bound).
 --examples DIR writes the README's annotated pictures, made only from the MIT-licensed photos.
 """
 from __future__ import annotations
@@ -31,6 +34,7 @@ from edge.score import PhotoResult, photo_table, read_photo_labels, totals
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = Path(os.environ.get("PHOTOS_DIR", ROOT.parent / "shared" / "datasets" / "real-photos"))
 PSM_MODES = (3, 4, 6, 11, 12)
+CAMERA_SIDES = (640, 1280, 1920)
 # The only shared photos whose licence (MIT / MIT-0) lets a picture derived from them into the repository.
 MIT_LICENSED = ("aws-samples_patient_intake_form_sample.jpg", "OliverLengwinat_kniffel_1_orig.jpg",
                 "MarkUsProject_student_info_num.jpg", "RajdeepMondal_digits.jpg")
@@ -42,6 +46,23 @@ def ours(folder: Path, model: Path) -> list[PhotoResult]:
     entries = [e for e in find_images([str(folder)]) if Path(e.path).name in labels]
     rows = classify(entries, Settings(str(model), read_manifest(model)), workers=1)
     return photo_results(rows, labels, printed)
+
+
+def framed(folder: Path, side: int, out: Path) -> Path:
+    """The labelled photos as a frame `side` pixels on its long side shows them (INTER_AREA, PNG),
+    with their labels, in `out`."""
+    labels, printed = read_photo_labels(folder / "labels.json")
+    png = {name: f"{Path(name).stem}.png" for name in labels}
+    for name, new in png.items():
+        image = read_image(str(folder / name))
+        scale = side / max(image.shape[:2])
+        if scale < 1:
+            image = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+                               interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(out / new), image)
+    (out / "labels.json").write_text(json.dumps({png[n]: text for n, text in labels.items()}))
+    (out / "printed.json").write_text(json.dumps([png[n] for n in sorted(printed)]))
+    return out
 
 
 def tesseract(folder: Path, psm: int) -> list[PhotoResult]:
@@ -80,12 +101,16 @@ def examples(folder: Path, model: Path, out: Path, long_side: int = 900) -> list
     return written
 
 
-def run(folder: Path, model: Path, modes: tuple[int, ...]) -> dict | None:
+def run(folder: Path, model: Path, modes: tuple[int, ...], sides: tuple[int, ...] = CAMERA_SIDES) -> dict | None:
     if not (folder / "labels.json").is_file():
         print(f"bench.photos: no labelled photos at {folder} (set PHOTOS_DIR); skipped", file=sys.stderr)
         return None
     mine = ours(folder, model)
-    result = {"folder": str(folder), "reader": {"totals": totals(mine), "table": photo_table(mine)}}
+    result = {"folder": str(folder), "reader": {"totals": totals(mine), "table": photo_table(mine)}, "frames": {}}
+    for side in sides:
+        with tempfile.TemporaryDirectory() as tmp:
+            at_side = ours(framed(folder, side, Path(tmp)), model)
+        result["frames"][str(side)] = {"totals": totals(at_side), "table": photo_table(at_side)}
     if shutil.which("tesseract") is None:
         print("bench.photos: tesseract not installed (apt-get install tesseract-ocr); comparison skipped",
               file=sys.stderr)
@@ -104,6 +129,7 @@ def markdown(r: dict) -> str:
     lines = ["| real photos, 1 core | digits right | extras (no print) | CER (no print) | s/photo mean | max |",
              "| --- | --- | --- | --- | --- | --- |"]
     rows = [("this reader", r["reader"]["totals"])]
+    rows += [(f"this reader, photo scaled to a {side} px frame", f["totals"]) for side, f in r.get("frames", {}).items()]
     if "tesseract" in r:
         t = r["tesseract"]
         rows.append((f"{t['version']}, --psm {t['best_psm']}, digits whitelist", t["totals"]))
@@ -120,6 +146,8 @@ def main(argv=None) -> int:
     p.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="folder with images and labels.json")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     p.add_argument("--psm", type=int, nargs="+", default=list(PSM_MODES), help="Tesseract modes to try")
+    p.add_argument("--sides", type=int, nargs="*", default=list(CAMERA_SIDES),
+                   help="also read the photos scaled to these long sides (camera frames)")
     p.add_argument("--out", type=Path, help="write the figures here as JSON")
     p.add_argument("--examples", type=Path, metavar="DIR",
                    help="write annotated pictures of the MIT-licensed photos here (the README's)")
@@ -131,11 +159,13 @@ def main(argv=None) -> int:
         for path in examples(args.photos, args.model, args.examples):
             print(f"wrote {path} ({path.stat().st_size:,} bytes)")
         return 0
-    r = run(args.photos, args.model, tuple(args.psm))
+    r = run(args.photos, args.model, tuple(args.psm), tuple(args.sides))
     if r is None:
         return 0
     print(markdown(r))
     print("\nthis reader, per photo:\n" + r["reader"]["table"])
+    for side, f in r["frames"].items():
+        print(f"\nthis reader, photos scaled to a {side} px frame:\n" + f["table"])
     if "tesseract" in r:
         print(f"\nTesseract (--psm {r['tesseract']['best_psm']}), per photo:\n" + r["tesseract"]["table"])
     if args.out:

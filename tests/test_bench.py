@@ -42,6 +42,9 @@ def test_quick_benchmark_writes_results(tmp_path, mnist_dir):
     if photos is not None:          # the labelled real photos are beside the repository (CI: ../shared)
         reader = photos["reader"]["totals"]
         assert reader["images"] > 0 and 0 < reader["right"] <= reader["digits"]
+        frames = photos["frames"]           # the same photos scaled to camera frames, scored alike
+        assert set(frames) == {"640", "1280", "1920"}
+        assert all(0 < f["totals"]["right"] <= f["totals"]["digits"] == reader["digits"] for f in frames.values())
         if shutil.which("tesseract"):
             assert photos["tesseract"]["best_psm"] == 11 and photos["tesseract"]["totals"]["digits"] == reader["digits"]
     table = out.with_suffix(".md").read_text()
