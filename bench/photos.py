@@ -1,6 +1,7 @@
 """Real photos of paper: this reader beside Tesseract 5, scored the same way, on one core.
 
-python -m bench.photos [--photos DIR] [--psm 3 4 6 11 12] [--out results.json] [--examples DIR]
+python -m bench.photos [--photos DIR] [--psm 3 4 6 11 12] [--sides 640 1280 1920] [--out results.json]
+                       [--examples DIR]
 DIR holds images and a labels.json (default: $PHOTOS_DIR or ../shared/datasets/real-photos).
 Both readers get the same decoded image (EXIF orientation applied); Tesseract runs with a digits
 whitelist and one thread, once per page-segmentation mode, and the mode that reads the most
