@@ -48,11 +48,14 @@ def run(photos: Path, model_path: Path, k: int) -> int:
         truth += [int(c) for c in true]
         said += [(d.value, d.confidence) for d in reading.digits]
         where += [f"{name} digit {i + 1}" for i in range(len(true))]
+    if not crops:
+        print("bench.neighbours: no photo read with as many digits as its label", file=sys.stderr)
+        return 1
     (x_train, y_train), _ = load_mnist()
     near = nearest_labels(np.stack(crops), x_train, y_train, k)
     vote = np.array([np.bincount(row, minlength=10).argmax() for row in near])
     truth_a = np.array(truth)
-    read_a = np.array([int(v) if v.isdigit() else -1 for v, _ in said])
+    read_a = np.array([int(v) for v, _ in said])
     wrong = np.flatnonzero(read_a != truth_a)
     print(f"{len(truth)} paired digits: the model reads {len(truth) - len(wrong)} right, "
           f"{k}-NN on MNIST pixels {int((vote == truth_a).sum())}")

@@ -130,7 +130,8 @@ def markdown(r: dict) -> str:
     lines = ["| real photos, 1 core | digits right | extras (no print) | CER (no print) | s/photo mean | max |",
              "| --- | --- | --- | --- | --- | --- |"]
     rows = [("this reader", r["reader"]["totals"])]
-    rows += [(f"this reader, photo scaled to a {side} px frame", f["totals"]) for side, f in r.get("frames", {}).items()]
+    rows += [(f"this reader, photo scaled to a {side} px frame", frame["totals"])
+             for side, frame in r.get("frames", {}).items()]
     if "tesseract" in r:
         t = r["tesseract"]
         rows.append((f"{t['version']}, --psm {t['best_psm']}, digits whitelist", t["totals"]))
