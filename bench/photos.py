@@ -49,21 +49,24 @@ def ours(folder: Path, model: Path) -> list[PhotoResult]:
     return photo_results(rows, labels, printed)
 
 
-def framed(folder: Path, side: int, out: Path) -> Path:
-    """The labelled photos as a frame `side` pixels on its long side shows them (INTER_AREA, PNG),
-    with their labels, in `out`."""
+def framed(folder: Path, sides: tuple[int, ...], out: Path) -> dict[int, Path]:
+    """The labelled photos as frames `side` pixels on their long side show them (INTER_AREA, PNG),
+    with their labels, one folder per side in `out`; each photo is decoded once."""
     labels, printed = read_photo_labels(folder / "labels.json")
     png = {name: f"{Path(name).stem}.png" for name in labels}
+    folders = {side: out / str(side) for side in sides}
+    for side, path in folders.items():
+        path.mkdir()
+        (path / "labels.json").write_text(json.dumps({png[n]: text for n, text in labels.items()}))
+        (path / "printed.json").write_text(json.dumps([png[n] for n in sorted(printed)]))
     for name, new in png.items():
         image = read_image(str(folder / name))
-        scale = side / max(image.shape[:2])
-        if scale < 1:
-            image = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
-                               interpolation=cv2.INTER_AREA)
-        cv2.imwrite(str(out / new), image)
-    (out / "labels.json").write_text(json.dumps({png[n]: text for n, text in labels.items()}))
-    (out / "printed.json").write_text(json.dumps([png[n] for n in sorted(printed)]))
-    return out
+        for side, path in folders.items():
+            scale = side / max(image.shape[:2])
+            size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+            frame = cv2.resize(image, size, interpolation=cv2.INTER_AREA) if scale < 1 else image
+            cv2.imwrite(str(path / new), frame)
+    return folders
 
 
 def tesseract(folder: Path, psm: int) -> list[PhotoResult]:
@@ -108,10 +111,10 @@ def run(folder: Path, model: Path, modes: tuple[int, ...], sides: tuple[int, ...
         return None
     mine = ours(folder, model)
     result = {"folder": str(folder), "reader": {"totals": totals(mine), "table": photo_table(mine)}, "frames": {}}
-    for side in sides:
-        with tempfile.TemporaryDirectory() as tmp:
-            at_side = ours(framed(folder, side, Path(tmp)), model)
-        result["frames"][str(side)] = {"totals": totals(at_side), "table": photo_table(at_side)}
+    with tempfile.TemporaryDirectory() as tmp:
+        for side, path in framed(folder, sides, Path(tmp)).items():
+            at_side = ours(path, model)
+            result["frames"][str(side)] = {"totals": totals(at_side), "table": photo_table(at_side)}
     if shutil.which("tesseract") is None:
         print("bench.photos: tesseract not installed (apt-get install tesseract-ocr); comparison skipped",
               file=sys.stderr)
