@@ -70,3 +70,23 @@ def test_neighbours_of_misreads_on_real_photos(mnist_dir):
     paired, right = map(int, re.match(r"(\d+) paired digits: the model reads (\d+) right", head).groups())
     assert paired >= 200 and len(misreads) == paired - right
     assert all(re.search(r": true \d, read [0-9?] \(p [01]\.\d{3}\); nearest MNIST digits \d \d \d ", m) for m in misreads)
+
+
+def test_digits_8_px_tall_are_read_and_smaller_ones_are_specks(mnist, published_model):
+    """A form in a 640 px camera frame has digits 6-8 px tall: from 8 px (MIN_DIGIT_PX) they are
+    read, below it they are dropped as specks and make no extras."""
+    from bench.heights import run
+    from edge.interpreter import DigitModel
+    _, (x, y) = mnist
+    r = run(DigitModel(published_model, quiet=True), x, y, heights=(7, 8), n=200)
+    assert r["7"]["digits"] == r["8"]["digits"] == 200
+    assert r["7"]["right"] == 0 and r["7"]["extra"] == 0, r
+    assert r["8"]["right_rate"] >= 0.95 and r["8"]["extra"] <= 6, r
+
+
+def test_heights_cli_reads_below_the_floor_when_asked(mnist_dir):
+    r = subprocess.run([sys.executable, "-m", "bench.heights", "--floor", "5", "--heights", "7", "--digits", "100"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    right, digits = map(int, re.search(r"\| 7 px \| (\d+)/(\d+) ", r.stdout).groups())
+    assert digits == 100 and right >= 85, r.stdout
