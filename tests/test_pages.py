@@ -139,6 +139,17 @@ def test_real_photos_floor(published_model):
     assert t["right_rate"] >= 0.96 and t["clean_extra_rate"] <= 0.03 and t["clean_cer"] <= 0.03, t
 
 
+@pytest.mark.skipif(not (PHOTOS / "labels.json").is_file(), reason=f"no labelled real photos at {PHOTOS}")
+def test_real_photos_in_a_640_px_frame(published_model, tmp_path):
+    """The same photos as a 640x480 camera sees them: the forms' digits are 6-8 px tall there
+    (the reader with a 10 px floor read 68 % of them)."""
+    from bench.photos import framed, ours
+    from edge.score import totals
+    t = totals(ours(framed(PHOTOS, (640,), tmp_path)[640], published_model))
+    print(f"real photos at 640 px: {t}")
+    assert t["right_rate"] >= 0.85 and t["clean_extra_rate"] <= 0.05, t
+
+
 def test_reading_separates_numbers_that_stand_apart():
     from edge.reading import ReadDigit, text_of
     xs = [0, 30, 60, 150, 180, 210, 300, 330, 360, 390]          # 646 555 0111, digits 24 px wide
