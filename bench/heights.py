@@ -24,6 +24,7 @@ from edge.score import score
 HEIGHTS = (5, 6, 7, 8, 10, 12)
 PAPER, INK = 235, 35          # grey levels of the page and of the darkest ink
 PER_ROW, ROWS = 10, 5
+TALLEST = 20                  # 5 rows 4 heights apart fit in 480 px
 
 
 def shrunk(digit: np.ndarray, height: int) -> np.ndarray:
@@ -46,8 +47,8 @@ def frame(digits: list[np.ndarray], height: int) -> np.ndarray:
     return page
 
 
-def run(model: DigitModel, x: np.ndarray, y: np.ndarray, heights=HEIGHTS, n: int = 1000,
-        seed: int = 0) -> dict:
+def run(model: DigitModel, x: np.ndarray, y: np.ndarray, heights: tuple[int, ...] = HEIGHTS,
+        n: int = 1000, seed: int = 0) -> dict:
     """Per height: digits read right (longest common subsequence, as on the photos) and extras."""
     idx = np.random.default_rng(seed).choice(len(x), n, replace=False)
     per_frame = PER_ROW * ROWS
@@ -82,6 +83,8 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, Keras cache, download)")
     p.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = p.parse_args(argv)
+    if not all(1 <= h <= TALLEST for h in args.heights) or not 1 <= args.digits <= 10_000:
+        p.error(f"--heights must lie in 1..{TALLEST} (5 rows of 10 on a 640x480 frame), --digits in 1..10000")
     from train.data import load_mnist   # the benchmark may use train/; the device code never does
     _, (x, y) = load_mnist(args.data_dir)
     preprocess.MIN_DIGIT_PX = args.floor    # an experiment on the reader's own floor, this process only
