@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from .ink import dark_ink, ink_image, pieces, threshold, to_gray
-from .layout import SPECK, Box, merge_broken, plausible, rows as text_rows, text_height
+from .layout import SPECK, Box, merge_broken, plausible, row_tilt, rows as text_rows, text_height
 from .lines import page_rules, remove_lines
 from .touching import split_boxes
 
@@ -103,6 +103,24 @@ def _scaled(gray: np.ndarray, f: float) -> np.ndarray:
     return cv2.resize(gray, (max(1, round(W * f)), max(1, round(H * f))), interpolation=cv2.INTER_AREA)
 
 
+def _view(gray: np.ndarray, f: float, tilt: float) -> tuple[np.ndarray, np.ndarray]:
+    """The image at scale `f`, turned by `tilt` degrees on a canvas that keeps all of it (edges
+    replicated, so the new corners have no border of their own to be taken for a rule); and the
+    2x3 map from the input's pixels to the view's. Turned before it is shrunk: thin strokes
+    survive INTER_AREA better than a turn of a small copy."""
+    s = min(f, 1.0)
+    if not tilt:
+        return _scaled(gray, f), np.array([[s, 0, 0], [0, s, 0]])
+    h, w = gray.shape
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), tilt, 1.0)
+    c, n = abs(turn[0, 0]), abs(turn[0, 1])
+    W, H = int(np.ceil(w * c + h * n)), int(np.ceil(w * n + h * c))
+    turn[0, 2] += (W - w) / 2
+    turn[1, 2] += (H - h) / 2
+    view = cv2.warpAffine(gray, turn, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return _scaled(view, f), np.diag([s, s, 1.0])[:2] @ np.vstack([turn, [0, 0, 1]])
+
+
 @dataclass
 class Page:
     """What segmentation found at one scale: the ink, its level, the cleaned mask and its pieces."""
@@ -135,48 +153,65 @@ def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float) 
     return Page(ink, level, mask, boxes, height)
 
 
-def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, float, list[list[Box]]]:
-    """The page at its working scale `f` and the digit boxes on it (in the page's pixels), in rows.
+def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, np.ndarray, list[list[Box]]]:
+    """The page at its working scale and the digit boxes on it (in the page's pixels), in rows;
+    and the 2x3 map from the input's pixels to the page's.
 
-    A first look on a small copy learns the polarity and the text height; then, if the digits
-    are small, the page is segmented again at the scale that makes them about TEXT_PX tall, so
-    small handwriting on a big page keeps its strokes.
+    A first look on a small copy learns the polarity, the text height and the tilt of the rows;
+    then, if the digits are small or the rows tilted, the page is segmented again at the scale
+    that makes them about TEXT_PX tall, turned level, so small handwriting on a big page keeps
+    its strokes and a tilted page's rules stay straight runs.
     """
     H, W = gray.shape
     smallest = min(MIN_DIGIT_PX, 0.5 * min(H, W))    # a tiny crop is all digit
     f = min(1.0, (WORK_SIDE if max(H, W) <= 2 * FIRST_LOOK_SIDE else FIRST_LOOK_SIDE) / max(H, W))
-    small = _scaled(gray, f)
+    small, to_page = _view(gray, f, 0.0)
     dark = dark_ink(small)
     page = segment(small, dark, None, smallest * f)
     if page.text_height and not single:
+        tilt = row_tilt(page.boxes, page.text_height)
         want = min(1.0, f * TEXT_PX / page.text_height, MAX_SIDE / max(H, W))
-        if want > 1.25 * f:
-            page = segment(_scaled(gray, want), dark, page.text_height * want / f, smallest * want)
+        if want > 1.25 * f or tilt:
+            want = max(want, f)
+            view, to_page = _view(gray, want, tilt)
+            page = segment(view, dark, page.text_height * want / f, smallest * want)
             f = want
     if not len(page.boxes):
-        return page, f, []
+        return page, to_page, []
     height = page.text_height or page.ink.shape[0] / 4
     boxes = [Box(*(int(v) for v in b)) for b in page.boxes]
     if single:
         whole = boxes[0]
         for b in boxes[1:]:
             whole = whole.union(b)
-        return page, f, [[whole]]
+        return page, to_page, [[whole]]
     specks = max(2, SPECK * height)
     boxes = [b for b in boxes if b.h >= specks or b.w >= specks]
-    return page, f, text_rows(plausible(merge_broken(boxes, height), height, smallest * f))
+    return page, to_page, text_rows(plausible(merge_broken(boxes, height), height, smallest * f))
+
+
+def _in_input(b: Box, to_page: np.ndarray) -> tuple[int, int, int, int]:
+    """A box on the page as x, y, w, h in the input's pixels (turned back: the box around its corners)."""
+    if not to_page[0, 1]:       # not turned, only scaled
+        f = to_page[0, 0]
+        return round(b.x / f), round(b.y / f), max(1, round(b.w / f)), max(1, round(b.h / f))
+    back = cv2.invertAffineTransform(to_page)
+    corners = np.array([[b.x, b.y, 1], [b.right, b.y, 1], [b.x, b.bottom, 1], [b.right, b.bottom, 1]], float)
+    xs, ys = (corners @ back.T).T
+    x0, y0 = round(xs.min()), round(ys.min())
+    return x0, y0, max(1, round(xs.max()) - x0), max(1, round(ys.max()) - y0)
 
 
 def find_digits(image: np.ndarray, single: bool = False) -> list[Digit]:
     """Every digit in `image`, reading order; `single` treats the whole image as one digit."""
-    page, f, rows = locate(to_gray(image), single)
+    page, to_page, rows = locate(to_gray(image), single)
     # Dilated ink mask: keeps anti-aliased stroke edges, drops a neighbour's strokes from the crop.
     near_ink = cv2.dilate(page.mask, np.ones((3, 3), np.uint8)).astype(bool)
 
     def digit(b: Box, r: int) -> Digit:
         x, y, w, h = b.x, b.y, b.w, b.h
         pixels = fit_mnist(page.ink[y:y + h, x:x + w], near_ink[y:y + h, x:x + w], page.level)
-        return Digit(pixels, (round(x / f), round(y / f), max(1, round(w / f)), max(1, round(h / f))), r)
+        return Digit(pixels, _in_input(b, to_page), r)
 
     digits = []
     for r, row in enumerate(rows):

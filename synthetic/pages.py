@@ -23,11 +23,11 @@ def pen(digit: np.ndarray, height: int, thickness: float) -> np.ndarray:
 
 def page(digits: list[np.ndarray], rng: np.random.Generator, paper: str = "ruled", rows: int = 2,
          size: tuple[int, int] = (900, 1200), digit_height: int = 60, touching: bool = False,
-         heading: bool = True) -> np.ndarray:
+         heading: bool = True, tilt: float = 0.0) -> np.ndarray:
     """BGR photo of a sheet with `digits` written in `rows` rows (numbers of three, a gap between).
 
     paper: "ruled", "squared", "boxed" or "plain". `touching` writes each number's digits so
-    that neighbours touch.
+    that neighbours touch. `tilt` turns the sheet on the table by that many degrees.
     """
     h, w = size
     sheet = np.full((h, w), 235, np.float32)
@@ -61,6 +61,9 @@ def page(digits: list[np.ndarray], rng: np.random.Generator, paper: str = "ruled
     j = lambda: rng.uniform(-0.02, 0.02) * w  # noqa: E731
     ox, oy = (W - w) / 2, (H - h) / 2
     dst = np.float32([[ox + j(), oy + j()], [ox + w + j(), oy + j()], [ox + w + j(), oy + h + j()], [ox + j(), oy + h + j()]])
+    if tilt:
+        turn = cv2.getRotationMatrix2D((W / 2, H / 2), tilt, 1.0)
+        dst = np.float32(np.hstack([dst, np.ones((4, 1), np.float32)]) @ turn.T)
     m = cv2.getPerspectiveTransform(src, dst)
     warped = cv2.warpPerspective(sheet, m, (W, H), flags=cv2.INTER_LINEAR, borderValue=-1)
     photo = np.where(warped >= 0, warped, table)
