@@ -1,7 +1,7 @@
 """Real photos of paper: this reader beside Tesseract 5, scored the same way, on one core.
 
-python -m bench.photos [--photos DIR] [--psm 3 4 6 11 12] [--sides 640 1280 1920] [--out results.json]
-                       [--examples DIR]
+python -m bench.photos [--photos DIR] [--psm 3 4 6 11 12] [--sides 640 1280 1920] [--turns 3 6 10]
+                       [--out results.json] [--examples DIR]
 DIR holds images and a labels.json (default: $PHOTOS_DIR or ../shared/datasets/real-photos).
 Both readers get the same decoded image (EXIF orientation applied); Tesseract runs with a digits
 whitelist and one thread, once per page-segmentation mode, and the mode that reads the most
@@ -9,7 +9,8 @@ digits right is its row. Seconds per photo include decoding (ours) or Tesseract'
 Without the folder or without `tesseract` on PATH, says so and leaves that part out.
 The reader also reads each photo scaled down to a camera frame's long side (--sides, default 640,
 1280 and 1920 px: what `python -m edge --width 640` and up would get of the same page, less the
-noise and blur a real low-resolution camera adds, so an upper bound).
+noise and blur a real low-resolution camera adds, so an upper bound), and turned by plus and
+minus 3, 6 and 10 degrees (--turns: a page photographed askew).
 --examples DIR writes the README's annotated pictures, made only from the MIT-licensed photos.
 """
 from __future__ import annotations
@@ -24,7 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from functools import partial
+from typing import Callable
+
 import cv2
+import numpy as np
 
 from edge.evaluation import photo_results
 from edge.folder import Settings, classify
@@ -36,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = Path(os.environ.get("PHOTOS_DIR", ROOT.parent / "shared" / "datasets" / "real-photos"))
 PSM_MODES = (3, 4, 6, 11, 12)
 CAMERA_SIDES = (640, 1280, 1920)
+TURNS = (3, 6, 10)          # each photo is also read turned by plus and minus these many degrees
 # The only shared photos whose licence (MIT / MIT-0) lets a picture derived from them into the repository.
 MIT_LICENSED = ("aws-samples_patient_intake_form_sample.jpg", "OliverLengwinat_kniffel_1_orig.jpg",
                 "MarkUsProject_student_info_num.jpg", "RajdeepMondal_digits.jpg")
@@ -49,24 +55,48 @@ def ours(folder: Path, model: Path) -> list[PhotoResult]:
     return photo_results(rows, labels, printed)
 
 
-def framed(folder: Path, sides: tuple[int, ...], out: Path) -> dict[int, Path]:
-    """The labelled photos as frames `side` pixels on their long side show them (INTER_AREA, PNG),
-    with their labels, one folder per side in `out`; each photo is decoded once."""
+def frame(image: np.ndarray, side: int) -> np.ndarray:
+    """The photo as a frame `side` pixels on its long side shows it (INTER_AREA)."""
+    scale = side / max(image.shape[:2])
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA) if scale < 1 else image
+
+
+def turn(image: np.ndarray, degrees: float) -> np.ndarray:
+    """The photo turned by `degrees` (OpenCV's sense) on a canvas that keeps all of it, the new
+    corners filled with the median colour of the photo's own edge (paper, or the table it lies on)."""
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    c, s = abs(m[0, 0]), abs(m[0, 1])
+    W, H = int(np.ceil(w * c + h * s)), int(np.ceil(w * s + h * c))
+    m[0, 2] += (W - w) / 2
+    m[1, 2] += (H - h) / 2
+    edge = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]]).reshape(-1, image.shape[2] if image.ndim == 3 else 1)
+    fill = tuple(int(v) for v in np.median(edge, axis=0))
+    return cv2.warpAffine(image, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+
+
+def views(folder: Path, out: Path, makers: dict[str, Callable[[np.ndarray], np.ndarray]]) -> dict[str, Path]:
+    """The labelled photos as each of `makers` shows them (PNG), with their labels, one folder per
+    maker in `out`; each photo is decoded once."""
     labels, printed = read_photo_labels(folder / "labels.json")
     png = {name: f"{Path(name).stem}.png" for name in labels}
-    folders = {side: out / str(side) for side in sides}
-    for side, path in folders.items():
+    folders = {key: out / key for key in makers}
+    for path in folders.values():
         path.mkdir()
         (path / "labels.json").write_text(json.dumps({png[n]: text for n, text in labels.items()}))
         (path / "printed.json").write_text(json.dumps([png[n] for n in sorted(printed)]))
     for name, new in png.items():
         image = read_image(str(folder / name))
-        for side, path in folders.items():
-            scale = side / max(image.shape[:2])
-            size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-            frame = cv2.resize(image, size, interpolation=cv2.INTER_AREA) if scale < 1 else image
-            cv2.imwrite(str(path / new), frame)
+        for key, make in makers.items():
+            cv2.imwrite(str(folders[key] / new), make(image))
     return folders
+
+
+def framed(folder: Path, sides: tuple[int, ...], out: Path) -> dict[int, Path]:
+    """The photos scaled to camera frames, one folder per long side."""
+    made = views(folder, out, {f"side{side}": partial(frame, side=side) for side in sides})
+    return {side: made[f"side{side}"] for side in sides}
 
 
 def tesseract(folder: Path, psm: int) -> list[PhotoResult]:
@@ -105,16 +135,23 @@ def examples(folder: Path, model: Path, out: Path, long_side: int = 900) -> list
     return written
 
 
-def run(folder: Path, model: Path, modes: tuple[int, ...], sides: tuple[int, ...] = CAMERA_SIDES) -> dict | None:
+def run(folder: Path, model: Path, modes: tuple[int, ...], sides: tuple[int, ...] = CAMERA_SIDES,
+        turns: tuple[int, ...] = TURNS) -> dict | None:
     if not (folder / "labels.json").is_file():
         print(f"bench.photos: no labelled photos at {folder} (set PHOTOS_DIR); skipped", file=sys.stderr)
         return None
     mine = ours(folder, model)
-    result = {"folder": str(folder), "reader": {"totals": totals(mine), "table": photo_table(mine)}, "frames": {}}
+    result = {"folder": str(folder), "reader": {"totals": totals(mine), "table": photo_table(mine)},
+              "frames": {}, "turned": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for side, path in framed(folder, sides, Path(tmp)).items():
             at_side = ours(path, model)
             result["frames"][str(side)] = {"totals": totals(at_side), "table": photo_table(at_side)}
+        made = views(folder, Path(tmp), {f"turn{sign}{a}": partial(turn, degrees=int(f"{sign}{a}"))
+                                         for a in turns for sign in "+-"})
+        for a in turns:
+            both = ours(made[f"turn+{a}"], model) + ours(made[f"turn-{a}"], model)
+            result["turned"][str(a)] = {"totals": totals(both), "table": photo_table(both)}
     if shutil.which("tesseract") is None:
         print("bench.photos: tesseract not installed (apt-get install tesseract-ocr); comparison skipped",
               file=sys.stderr)
@@ -135,6 +172,8 @@ def markdown(r: dict) -> str:
     rows = [("this reader", r["reader"]["totals"])]
     rows += [(f"this reader, photo scaled to a {side} px frame", frame["totals"])
              for side, frame in r.get("frames", {}).items()]
+    rows += [(f"this reader, photo turned by +{a} and -{a} degrees", t["totals"])
+             for a, t in r.get("turned", {}).items()]
     if "tesseract" in r:
         t = r["tesseract"]
         rows.append((f"{t['version']}, --psm {t['best_psm']}, digits whitelist", t["totals"]))
@@ -153,6 +192,8 @@ def main(argv=None) -> int:
     p.add_argument("--psm", type=int, nargs="+", default=list(PSM_MODES), help="Tesseract modes to try")
     p.add_argument("--sides", type=int, nargs="*", default=list(CAMERA_SIDES),
                    help="also read the photos scaled to these long sides (camera frames)")
+    p.add_argument("--turns", type=int, nargs="*", default=list(TURNS),
+                   help="also read the photos turned by plus and minus these many degrees")
     p.add_argument("--out", type=Path, help="write the figures here as JSON")
     p.add_argument("--examples", type=Path, metavar="DIR",
                    help="write annotated pictures of the MIT-licensed photos here (the README's)")
@@ -164,13 +205,15 @@ def main(argv=None) -> int:
         for path in examples(args.photos, args.model, args.examples):
             print(f"wrote {path} ({path.stat().st_size:,} bytes)")
         return 0
-    r = run(args.photos, args.model, tuple(args.psm), tuple(args.sides))
+    r = run(args.photos, args.model, tuple(args.psm), tuple(args.sides), tuple(args.turns))
     if r is None:
         return 0
     print(markdown(r))
     print("\nthis reader, per photo:\n" + r["reader"]["table"])
     for side, f in r["frames"].items():
         print(f"\nthis reader, photos scaled to a {side} px frame:\n" + f["table"])
+    for a, t in r["turned"].items():
+        print(f"\nthis reader, photos turned by +{a} then -{a} degrees:\n" + t["table"])
     if "tesseract" in r:
         print(f"\nTesseract (--psm {r['tesseract']['best_psm']}), per photo:\n" + r["tesseract"]["table"])
     if args.out:
