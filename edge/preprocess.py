@@ -8,7 +8,7 @@ text (edge/ink.py: paper and ink; edge/lines.py: rules and boxes out; edge/layou
 digit boxes in rows), and each digit is fitted. Touching digits get candidate cuts here; the
 classifier picks among them (edge/touching.py). Pure numpy + OpenCV; digits are shrunk to 20x20
 in integer arithmetic and every other resize is INTER_AREA or INTER_LINEAR_EXACT, so x86 and ARM
-read the same.
+read the same (make test-aarch64 checks it, tilted pages and their levelling turn included).
 
 Every path (camera, folder, debug crops) calls `find_digits`; normalization to model input is
 the model manifest's job (edge/interpreter.py), not this module's.

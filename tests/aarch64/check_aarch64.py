@@ -1,6 +1,7 @@
 """make test-aarch64: the published int8 model and the folder classifier, run as an aarch64
 program (Debian bookworm's Python 3.11 under qemu user-mode, QEMU_CPU=cortex-a72 as on a Pi 4),
-give exactly the answers they give on x86, on a few hundred real MNIST test digits.
+give exactly the answers they give on x86, on a few hundred real MNIST test digits and on
+generated pages, level and tilted (the levelling turn included).
 
 Not collected by `make test` (its name is not test_*.py); `make test-aarch64` runs it with
 AARCH64_CACHE pointing at the userland tests/aarch64/setup.sh built. Emulated timings are not Pi
@@ -82,3 +83,17 @@ def test_folder_classifier_rows_are_identical(mnist, published_model, tmp_path):
     assert x86.returncode == 0 and arm.returncode == 0, (x86.stderr[-1500:], arm.stderr[-1500:])
     assert len(arm.stdout.splitlines()) == N
     assert arm.stdout == x86.stdout        # every reading and every confidence, byte for byte
+
+
+def test_pages_level_and_tilted_read_identically(mnist, published_model, tmp_path):
+    from synthetic.pages import page
+    (x, _) = mnist[1]
+    rng = np.random.default_rng(7)
+    for k, (paper, tilt) in enumerate((("ruled", 0.0), ("plain", 8.0), ("squared", -6.0), ("boxed", 10.0))):
+        idx = rng.choice(len(x), 12, replace=False)
+        cv2.imwrite(str(tmp_path / f"page{k}.png"), page([x[i] for i in idx], rng, paper=paper, rows=2, tilt=tilt))
+    args = ["-m", "edge.classify", str(tmp_path), "--workers", "1", "--format", "jsonl", "--model", str(published_model)]
+    x86, arm = run_x86(args), run_aarch64(args)
+    assert x86.returncode == 0 and arm.returncode == 0, (x86.stderr[-1500:], arm.stderr[-1500:])
+    assert len(arm.stdout.splitlines()) == 4 and '"digits": 0' not in arm.stdout
+    assert arm.stdout == x86.stdout        # the levelling turn and every resize give the same bytes
