@@ -35,6 +35,7 @@ from edge.evaluation import photo_results
 from edge.folder import Settings, classify
 from edge.images import find_images, read_image
 from edge.interpreter import DEFAULT_MODEL, read_manifest
+from edge.preprocess import turned
 from edge.score import PhotoResult, photo_table, read_photo_labels, totals
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,17 +64,11 @@ def frame(image: np.ndarray, side: int) -> np.ndarray:
 
 
 def turn(image: np.ndarray, degrees: float) -> np.ndarray:
-    """The photo turned by `degrees` (OpenCV's sense) on a canvas that keeps all of it, the new
-    corners filled with the median colour of the photo's own edge (paper, or the table it lies on)."""
-    h, w = image.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    c, s = abs(m[0, 0]), abs(m[0, 1])
-    W, H = int(np.ceil(w * c + h * s)), int(np.ceil(w * s + h * c))
-    m[0, 2] += (W - w) / 2
-    m[1, 2] += (H - h) / 2
-    edge = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]]).reshape(-1, image.shape[2] if image.ndim == 3 else 1)
-    fill = tuple(int(v) for v in np.median(edge, axis=0))
-    return cv2.warpAffine(image, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+    """The photo turned by `degrees` on a canvas that keeps all of it, the new corners filled with
+    the median colour of the photo's own edge (paper, or the table it lies on)."""
+    edge = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+    fill = np.median(edge.reshape(len(edge), -1), axis=0)
+    return turned(image, degrees, tuple(int(v) for v in fill))[0]
 
 
 def views(folder: Path, out: Path, makers: dict[str, Callable[[np.ndarray], np.ndarray]]) -> dict[str, Path]:

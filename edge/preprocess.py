@@ -103,21 +103,30 @@ def _scaled(gray: np.ndarray, f: float) -> np.ndarray:
     return cv2.resize(gray, (max(1, round(W * f)), max(1, round(H * f))), interpolation=cv2.INTER_AREA)
 
 
-def _view(gray: np.ndarray, f: float, tilt: float) -> tuple[np.ndarray, np.ndarray]:
-    """The image at scale `f`, turned by `tilt` degrees on a canvas that keeps all of it (edges
-    replicated, so the new corners have no border of their own to be taken for a rule); and the
-    2x3 map from the input's pixels to the view's. Turned before it is shrunk: thin strokes
-    survive INTER_AREA better than a turn of a small copy."""
-    s = min(f, 1.0)
-    if not tilt:
-        return _scaled(gray, f), np.array([[s, 0, 0], [0, s, 0]])
-    h, w = gray.shape
-    turn = cv2.getRotationMatrix2D((w / 2, h / 2), tilt, 1.0)
+def turned(image: np.ndarray, degrees: float, fill: tuple[int, ...] | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """`image` turned by `degrees` (OpenCV's sense) on a canvas that keeps all of it, and the 2x3
+    map from its pixels to the canvas's. The new corners repeat the nearest edge pixel (no
+    border of their own to be taken for a rule), or take `fill`."""
+    h, w = image.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
     c, n = abs(turn[0, 0]), abs(turn[0, 1])
     W, H = int(np.ceil(w * c + h * n)), int(np.ceil(w * n + h * c))
     turn[0, 2] += (W - w) / 2
     turn[1, 2] += (H - h) / 2
-    view = cv2.warpAffine(gray, turn, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    border = dict(borderMode=cv2.BORDER_REPLICATE) if fill is None else \
+        dict(borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+    return cv2.warpAffine(image, turn, (W, H), flags=cv2.INTER_LINEAR, **border), turn
+
+
+def _view(gray: np.ndarray, f: float, tilt: float) -> tuple[np.ndarray, np.ndarray]:
+    """The image turned by `tilt` degrees, then at scale `f`; and the 2x3 map from the input's
+    pixels to the view's. Turned before it is shrunk: thin strokes survive INTER_AREA better
+    than a turn of a small copy."""
+    s = min(f, 1.0)
+    if not tilt:
+        return _scaled(gray, f), np.array([[s, 0, 0], [0, s, 0]])
+    view, turn = turned(gray, tilt)
     return _scaled(view, f), np.diag([s, s, 1.0])[:2] @ np.vstack([turn, [0, 0, 1]])
 
 
