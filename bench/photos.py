@@ -23,9 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
-
 from functools import partial
+from pathlib import Path
 from typing import Callable
 
 import cv2
