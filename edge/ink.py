@@ -13,6 +13,7 @@ STRONG_SHARE = 0.2       # a piece is ink when this share of its pixels reach th
 OTSU_CAP = 2.5           # the ink level is at most this many times the noise floor
 DIM_PAPER = 96           # contrast is relative to the paper, but noise on paper darker than this is not magnified
 OFF_PAPER = 0.4          # paper darker than this fraction of the page's bright paper is off the page
+SKEW_WINDOWS = (2, 16, 64)   # local-mean windows for the polarity, as fractions of the long side
 NOISE_SIGMA = 1.4826     # median absolute deviation x this = standard deviation, for Gaussian noise
 
 
@@ -43,11 +44,23 @@ def dark_ink(gray: np.ndarray) -> bool:
     their third moment decides. A lone small digit still counts (a median/percentile rule misses a
     digit covering under 1 % of a frame), and the halo a stroke leaves in the local mean is broad
     but shallow, so it does not outweigh the stroke.
+
+    The window is the one of SKEW_WINDOWS where the skew is most decided: a wide one when a digit
+    fills the image (a narrow one is no wider than its strokes), a narrow one when a card lies on
+    a darker table (a wide one sees the bright card as the minority).
     """
     h, w = gray.shape
-    k = max(3, (max(h, w) // 2) | 1)
-    local = gray.astype(np.float32) - cv2.blur(gray, (k, k)).astype(np.float32)
-    return float(np.mean(local * local * local)) < 0
+    level = gray.astype(np.float32)
+    decided = 0.0
+    for div in SKEW_WINDOWS:
+        k = max(3, (max(h, w) // div) | 1)
+        local = level - cv2.blur(gray, (k, k))
+        square = local * local
+        spread = float(np.mean(square))
+        skew = float(np.mean(square * local)) / spread ** 1.5 if spread > 0 else 0.0
+        if abs(skew) > abs(decided):
+            decided = skew
+    return decided < 0
 
 
 def ink_image(gray: np.ndarray, dark: bool, kernel: int) -> np.ndarray:

@@ -23,11 +23,12 @@ def pen(digit: np.ndarray, height: int, thickness: float) -> np.ndarray:
 
 def page(digits: list[np.ndarray], rng: np.random.Generator, paper: str = "ruled", rows: int = 2,
          size: tuple[int, int] = (900, 1200), digit_height: int = 60, touching: bool = False,
-         heading: bool = True, tilt: float = 0.0) -> np.ndarray:
+         heading: bool = True, tilt: float = 0.0, table: tuple[float, float] = (1.25, 1.2)) -> np.ndarray:
     """BGR photo of a sheet with `digits` written in `rows` rows (numbers of three, a gap between).
 
     paper: "ruled", "squared", "boxed" or "plain". `touching` writes each number's digits so
-    that neighbours touch. `tilt` turns the sheet on the table by that many degrees.
+    that neighbours touch. `tilt` turns the sheet on the table by that many degrees. `table` is the
+    photo's height and width as multiples of the sheet's.
     """
     h, w = size
     sheet = np.full((h, w), 235, np.float32)
@@ -55,7 +56,7 @@ def page(digits: list[np.ndarray], rng: np.random.Generator, paper: str = "ruled
         a = alpha[:region.shape[0], :region.shape[1]]
         sheet[y:y + a.shape[0], x:x + a.shape[1]] = region * (1 - 0.8 * a) + 30 * 0.8 * a
     # The sheet lies on a darker table, seen in slight perspective, under a soft shadow.
-    H, W = int(h * 1.25), int(w * 1.2)
+    H, W = int(h * table[0]), int(w * table[1])
     table = np.full((H, W), 70, np.float32) + rng.normal(0, 6, (H, W)).astype(np.float32)
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
     j = lambda: rng.uniform(-0.02, 0.02) * w  # noqa: E731
