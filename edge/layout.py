@@ -22,6 +22,7 @@ TILT_SPAN = 15.0         # a page tilted up to this many degrees is levelled
 TILT_MIN = 2.0           # below this the rows tolerate the tilt (levelling would only resample)
 TILT_PIECES = 6          # the tilt of fewer character-shaped pieces than this is not measured
 TILT_GAIN = 1.1          # levelled rows must be this much sharper than the unlevelled ones
+RULE_SLOPE = 0.35        # a rule's piece is at most this tall for its width (tilted 15 degrees, a digit on it)
 
 
 class Box(NamedTuple):
@@ -64,20 +65,41 @@ def text_height(boxes: np.ndarray, shape: tuple[int, int], smallest: float = 3) 
     return float(np.percentile(heights, TEXT_PERCENTILE))
 
 
-def row_tilt(boxes: np.ndarray, height: float) -> float:
-    """The angle (degrees, OpenCV's sense) that levels the page's text rows, or 0. The centres of
-    character-shaped pieces are projected across each candidate angle; rows are level where the
-    projection is sharpest (sum of squared counts in bins of a quarter text height). Centres, not
+def row_tilt(boxes: np.ndarray, height: float) -> float | None:
+    """The angle (degrees, OpenCV's sense) that levels the page's text rows, 0 when they are level
+    enough, None when too few pieces to tell. The centres of character-shaped pieces are projected
+    across each candidate angle; rows are level where the projection is sharpest. Centres, not
     ink: a digit's strokes have slants of their own, its centre sits on the row."""
     if not len(boxes):
-        return 0.0
+        return None
     x, y, w, h = (boxes[:, i].astype(np.float64) for i in range(4))
     shaped = (h >= SMALLEST * height) & (h <= 1.5 * height) & (w <= 3 * h)     # digit-sized: not dots, not rules
     if shaped.sum() < TILT_PIECES:
-        return 0.0
-    cx, cy = x[shaped] + w[shaped] / 2, y[shaped] + h[shaped] / 2
-    step = max(1.0, float(np.median(h[shaped])) / 4)
+        return None
+    quarter = max(1.0, float(np.median(h[shaped])) / 4)          # bins a quarter of a digit high
+    return _sharpest(x[shaped] + w[shaped] / 2, y[shaped] + h[shaped] / 2, quarter)
 
+
+def rule_tilt(mask: np.ndarray, boxes: np.ndarray) -> float:
+    """The angle that levels the page's rules, or 0: for ruled paper whose digits sit on the rules,
+    where digit and rule are one piece and row_tilt has too few pieces. A rule is a piece a quarter
+    of the page wide and flat (its height no more than a tilted rule's plus a digit's); all of its
+    ink is projected, a rule's pixels outnumber the digits' on it."""
+    x, y, w, h = (boxes[:, i] for i in range(4)) if len(boxes) else (np.zeros(0, int),) * 4
+    flat = (w >= mask.shape[1] / 4) & (h <= RULE_SLOPE * w)
+    xs, ys = [], []
+    for bx, by, bw, bh in zip(x[flat], y[flat], w[flat], h[flat]):
+        yy, xx = np.nonzero(mask[by:by + bh, bx:bx + bw])
+        xs.append(xx + bx)
+        ys.append(yy + by)
+    if not xs:
+        return 0.0
+    return _sharpest(np.concatenate(xs).astype(np.float64), np.concatenate(ys).astype(np.float64), 1.0)
+
+
+def _sharpest(cx: np.ndarray, cy: np.ndarray, step: float) -> float:
+    """The angle within TILT_SPAN at which the points' projection across it (sum of squared counts
+    in bins of `step`) is sharpest, or 0 if under TILT_MIN or not TILT_GAIN sharper than level."""
     def sharpness(angle: float) -> float:
         t = np.deg2rad(angle)
         across = (cy * np.cos(t) - cx * np.sin(t)) / step

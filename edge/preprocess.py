@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from .ink import dark_ink, ink_image, pieces, threshold, to_gray
-from .layout import SPECK, Box, merge_broken, plausible, row_tilt, rows as text_rows, text_height
+from .layout import SPECK, Box, merge_broken, plausible, row_tilt, rule_tilt, rows as text_rows, text_height
 from .lines import page_rules, remove_lines
 from .touching import split_boxes
 
@@ -166,7 +166,8 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, np.ndarray, li
     """The page at its working scale and the digit boxes on it (in the page's pixels), in rows;
     and the 2x3 map from the input's pixels to the page's.
 
-    A first look on a small copy learns the polarity, the text height and the tilt of the rows;
+    A first look on a small copy learns the polarity, the text height and the tilt of the rows
+    (of the rules, when digits stand on them and are one piece with them);
     then, if the digits are small or the rows tilted, the page is segmented again at the scale
     that makes them about TEXT_PX tall, turned level, so small handwriting on a big page keeps
     its strokes and a tilted page's rules stay straight runs.
@@ -179,6 +180,8 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, np.ndarray, li
     page = segment(small, dark, None, smallest * f)
     if page.text_height and not single:
         tilt = row_tilt(page.boxes, page.text_height)
+        if tilt is None:
+            tilt = rule_tilt(page.mask, page.boxes)
         want = min(1.0, f * TEXT_PX / page.text_height, MAX_SIDE / max(H, W))
         if want > 1.25 * f or tilt:
             want = max(want, f)
