@@ -1,7 +1,7 @@
 """Real photos of paper: this reader beside Tesseract 5, scored the same way, on one core.
 
 python -m bench.photos [--photos DIR] [--psm 3 4 6 11 12] [--sides 640 1280 1920] [--turns 3 6 10]
-                       [--out results.json] [--examples DIR]
+                       [--keystones 10 20] [--out results.json] [--examples DIR]
 DIR holds images and a labels.json (default: $PHOTOS_DIR or ../shared/datasets/real-photos).
 Both readers get the same decoded image (EXIF orientation applied); Tesseract runs with a digits
 whitelist and one thread, once per page-segmentation mode, and the mode that reads the most
@@ -10,7 +10,9 @@ Without the folder or without `tesseract` on PATH, says so and leaves that part 
 The reader also reads each photo scaled down to a camera frame's long side (--sides, default 640,
 1280 and 1920 px: what `python -m edge --width 640` and up would get of the same page, less the
 noise and blur a real low-resolution camera adds, so an upper bound), and turned by plus and
-minus 3, 6 and 10 degrees (--turns: a page photographed askew).
+minus 3, 6 and 10 degrees (--turns: a page photographed askew), and in perspective, its far edge
+10 and 20 % of the photo's side shorter at each end (--keystones: a page photographed from below, and
+from its left side).
 --examples DIR writes the README's annotated pictures, made only from the MIT-licensed photos.
 """
 from __future__ import annotations
@@ -42,6 +44,7 @@ DEFAULT_PHOTOS = Path(os.environ.get("PHOTOS_DIR", ROOT.parent / "shared" / "dat
 PSM_MODES = (3, 4, 6, 11, 12)
 CAMERA_SIDES = (640, 1280, 1920)
 TURNS = (3, 6, 10)          # each photo is also read turned by plus and minus these many degrees
+KEYSTONES = (10, 20)        # and in perspective, its far edge this many % of the side shorter at each end
 # The only shared photos whose licence (MIT / MIT-0) lets a picture derived from them into the repository.
 MIT_LICENSED = ("aws-samples_patient_intake_form_sample.jpg", "OliverLengwinat_kniffel_1_orig.jpg",
                 "MarkUsProject_student_info_num.jpg", "RajdeepMondal_digits.jpg")
@@ -62,12 +65,30 @@ def frame(image: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA) if scale < 1 else image
 
 
+def _edge_colour(image: np.ndarray) -> tuple[int, ...]:
+    """The median colour of the photo's own edge (paper, or the table it lies on)."""
+    edge = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+    return tuple(int(v) for v in np.median(edge.reshape(len(edge), -1), axis=0))
+
+
 def turn(image: np.ndarray, degrees: float) -> np.ndarray:
     """The photo turned by `degrees` on a canvas that keeps all of it, the new corners filled with
-    the median colour of the photo's own edge (paper, or the table it lies on)."""
-    edge = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
-    fill = np.median(edge.reshape(len(edge), -1), axis=0)
-    return turned(image, degrees, tuple(int(v) for v in fill))[0]
+    the colour of its edge."""
+    return turned(image, degrees, _edge_colour(image))[0]
+
+
+def keystone(image: np.ndarray, percent: float, far: str = "top") -> np.ndarray:
+    """The photo seen in perspective: its `far` edge ("top" or "left") `percent` % of that side
+    shorter at each end, the same canvas, what falls outside filled with the colour of its edge."""
+    h, w = image.shape[:2]
+    k = percent / 100
+    corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    if far == "top":
+        seen = np.float32([[k * w, 0], [w - k * w, 0], [w, h], [0, h]])
+    else:
+        seen = np.float32([[0, k * h], [w, 0], [w, h], [0, h - k * h]])
+    return cv2.warpPerspective(image, cv2.getPerspectiveTransform(corners, seen), (w, h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=_edge_colour(image))
 
 
 def views(folder: Path, out: Path, makers: dict[str, Callable[[np.ndarray], np.ndarray]]) -> dict[str, Path]:
@@ -130,13 +151,13 @@ def examples(folder: Path, model: Path, out: Path, long_side: int = 900) -> list
 
 
 def run(folder: Path, model: Path, modes: tuple[int, ...], sides: tuple[int, ...] = CAMERA_SIDES,
-        turns: tuple[int, ...] = TURNS) -> dict | None:
+        turns: tuple[int, ...] = TURNS, keystones: tuple[int, ...] = KEYSTONES) -> dict | None:
     if not (folder / "labels.json").is_file():
         print(f"bench.photos: no labelled photos at {folder} (set PHOTOS_DIR); skipped", file=sys.stderr)
         return None
     mine = ours(folder, model)
     result = {"folder": str(folder), "reader": {"totals": totals(mine), "table": photo_table(mine)},
-              "frames": {}, "turned": {}}
+              "frames": {}, "turned": {}, "keystone": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for side, path in framed(folder, sides, Path(tmp)).items():
             at_side = ours(path, model)
@@ -146,6 +167,11 @@ def run(folder: Path, model: Path, modes: tuple[int, ...], sides: tuple[int, ...
         for a in turns:
             both = ours(made[f"turn+{a}"], model) + ours(made[f"turn-{a}"], model)
             result["turned"][str(a)] = {"totals": totals(both), "table": photo_table(both)}
+        made = views(folder, Path(tmp), {f"keystone-{far}{k}": partial(keystone, percent=k, far=far)
+                                         for k in keystones for far in ("top", "left")})
+        for k in keystones:
+            both = ours(made[f"keystone-top{k}"], model) + ours(made[f"keystone-left{k}"], model)
+            result["keystone"][str(k)] = {"totals": totals(both), "table": photo_table(both)}
     if shutil.which("tesseract") is None:
         print("bench.photos: tesseract not installed (apt-get install tesseract-ocr); comparison skipped",
               file=sys.stderr)
@@ -168,6 +194,8 @@ def markdown(r: dict) -> str:
              for side, frame in r.get("frames", {}).items()]
     rows += [(f"this reader, photo turned by +{a} and -{a} degrees", t["totals"])
              for a, t in r.get("turned", {}).items()]
+    rows += [(f"this reader, photo in perspective, far edge {k} % shorter (from below; from the left)", t["totals"])
+             for k, t in r.get("keystone", {}).items()]
     if "tesseract" in r:
         t = r["tesseract"]
         rows.append((f"{t['version']}, --psm {t['best_psm']}, digits whitelist", t["totals"]))
@@ -188,6 +216,8 @@ def main(argv=None) -> int:
                    help="also read the photos scaled to these long sides (camera frames)")
     p.add_argument("--turns", type=int, nargs="*", default=list(TURNS),
                    help="also read the photos turned by plus and minus these many degrees")
+    p.add_argument("--keystones", type=int, nargs="*", default=list(KEYSTONES),
+                   help="also read the photos in perspective, the far edge this many %% shorter at each end")
     p.add_argument("--out", type=Path, help="write the figures here as JSON")
     p.add_argument("--examples", type=Path, metavar="DIR",
                    help="write annotated pictures of the MIT-licensed photos here (the README's)")
@@ -199,7 +229,9 @@ def main(argv=None) -> int:
         for path in examples(args.photos, args.model, args.examples):
             print(f"wrote {path} ({path.stat().st_size:,} bytes)")
         return 0
-    r = run(args.photos, args.model, tuple(args.psm), tuple(args.sides), tuple(args.turns))
+    if not all(0 <= k < 50 for k in args.keystones):
+        p.error("--keystones must lie in 0..49 (per cent of the side, at each end)")
+    r = run(args.photos, args.model, tuple(args.psm), tuple(args.sides), tuple(args.turns), tuple(args.keystones))
     if r is None:
         return 0
     print(markdown(r))
@@ -208,6 +240,8 @@ def main(argv=None) -> int:
         print(f"\nthis reader, photos scaled to a {side} px frame:\n" + f["table"])
     for a, t in r["turned"].items():
         print(f"\nthis reader, photos turned by +{a} then -{a} degrees:\n" + t["table"])
+    for k, t in r["keystone"].items():
+        print(f"\nthis reader, photos in perspective, far edge {k} % shorter, from below then from the left:\n" + t["table"])
     if "tesseract" in r:
         print(f"\nTesseract (--psm {r['tesseract']['best_psm']}), per photo:\n" + r["tesseract"]["table"])
     if args.out:
