@@ -1,7 +1,7 @@
 """Real photos of paper: this reader beside Tesseract 5, scored the same way, on one core.
 
 python -m bench.photos [--photos DIR] [--psm 3 4 6 11 12] [--sides 640 1280 1920] [--turns 3 6 10]
-                       [--keystones 10 20] [--out results.json] [--examples DIR]
+                       [--keystones 5 10] [--out results.json] [--examples DIR]
 DIR holds images and a labels.json (default: $PHOTOS_DIR or ../shared/datasets/real-photos).
 Both readers get the same decoded image (EXIF orientation applied); Tesseract runs with a digits
 whitelist and one thread, once per page-segmentation mode, and the mode that reads the most
@@ -11,8 +11,7 @@ The reader also reads each photo scaled down to a camera frame's long side (--si
 1280 and 1920 px: what `python -m edge --width 640` and up would get of the same page, less the
 noise and blur a real low-resolution camera adds, so an upper bound), and turned by plus and
 minus 3, 6 and 10 degrees (--turns: a page photographed askew), and in perspective, its far edge
-10 and 20 % of the photo's side shorter at each end (--keystones: a page photographed from below, and
-from its left side).
+5 and 10 % shorter at each end (--keystones: a page photographed from below, and from its left).
 --examples DIR writes the README's annotated pictures, made only from the MIT-licensed photos.
 """
 from __future__ import annotations
@@ -44,7 +43,7 @@ DEFAULT_PHOTOS = Path(os.environ.get("PHOTOS_DIR", ROOT.parent / "shared" / "dat
 PSM_MODES = (3, 4, 6, 11, 12)
 CAMERA_SIDES = (640, 1280, 1920)
 TURNS = (3, 6, 10)          # each photo is also read turned by plus and minus these many degrees
-KEYSTONES = (10, 20)        # and in perspective, its far edge this many % of the side shorter at each end
+KEYSTONES = (5, 10)         # and in perspective, its far edge this many % shorter at each end
 # The only shared photos whose licence (MIT / MIT-0) lets a picture derived from them into the repository.
 MIT_LICENSED = ("aws-samples_patient_intake_form_sample.jpg", "OliverLengwinat_kniffel_1_orig.jpg",
                 "MarkUsProject_student_info_num.jpg", "RajdeepMondal_digits.jpg")
@@ -78,10 +77,13 @@ def turn(image: np.ndarray, degrees: float) -> np.ndarray:
 
 
 def keystone(image: np.ndarray, percent: float, far: str = "top") -> np.ndarray:
-    """The photo seen in perspective: its `far` edge ("top" or "left") `percent` % of that side
-    shorter at each end, the same canvas, what falls outside filled with the colour of its edge."""
+    """The photo seen in perspective: its `far` edge ("top" or "left") shorter by `percent` % at each
+    end when the photo spans its long side in that direction, by a proportionally smaller share when it
+    spans less (the depth a camera sees across a short strip is small); the same canvas, what falls
+    outside filled with the colour of its edge."""
     h, w = image.shape[:2]
-    k = percent / 100
+    span = (h if far == "top" else w) / max(h, w)
+    k = percent / 100 * span
     corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
     if far == "top":
         seen = np.float32([[k * w, 0], [w - k * w, 0], [w, h], [0, h]])
@@ -194,7 +196,7 @@ def markdown(r: dict) -> str:
              for side, frame in r.get("frames", {}).items()]
     rows += [(f"this reader, photo turned by +{a} and -{a} degrees", t["totals"])
              for a, t in r.get("turned", {}).items()]
-    rows += [(f"this reader, photo in perspective, far edge {k} % shorter (from below; from the left)", t["totals"])
+    rows += [(f"this reader, photo in perspective, far edge {k} % shorter at each end (from below; from the left)", t["totals"])
              for k, t in r.get("keystone", {}).items()]
     if "tesseract" in r:
         t = r["tesseract"]
@@ -230,7 +232,7 @@ def main(argv=None) -> int:
             print(f"wrote {path} ({path.stat().st_size:,} bytes)")
         return 0
     if not all(0 <= k < 50 for k in args.keystones):
-        p.error("--keystones must lie in 0..49 (per cent of the side, at each end)")
+        p.error("--keystones must lie in 0..49 (per cent at each end)")
     r = run(args.photos, args.model, tuple(args.psm), tuple(args.sides), tuple(args.turns), tuple(args.keystones))
     if r is None:
         return 0
