@@ -64,7 +64,7 @@ def frame(image: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA) if scale < 1 else image
 
 
-def _edge_colour(image: np.ndarray) -> tuple[int, ...]:
+def edge_colour(image: np.ndarray) -> tuple[int, ...]:
     """The median colour of the photo's own edge (paper, or the table it lies on)."""
     edge = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
     return tuple(int(v) for v in np.median(edge.reshape(len(edge), -1), axis=0))
@@ -73,7 +73,7 @@ def _edge_colour(image: np.ndarray) -> tuple[int, ...]:
 def turn(image: np.ndarray, degrees: float) -> np.ndarray:
     """The photo turned by `degrees` on a canvas that keeps all of it, the new corners filled with
     the colour of its edge."""
-    return turned(image, degrees, _edge_colour(image))[0]
+    return turned(image, degrees, edge_colour(image))[0]
 
 
 def keystone(image: np.ndarray, percent: float, far: str = "top") -> np.ndarray:
@@ -90,7 +90,7 @@ def keystone(image: np.ndarray, percent: float, far: str = "top") -> np.ndarray:
     else:
         seen = np.float32([[0, k * h], [w, 0], [w, h], [0, h - k * h]])
     return cv2.warpPerspective(image, cv2.getPerspectiveTransform(corners, seen), (w, h), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=_edge_colour(image))
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=edge_colour(image))
 
 
 def views(folder: Path, out: Path, makers: dict[str, Callable[[np.ndarray], np.ndarray]]) -> dict[str, Path]:

@@ -49,18 +49,22 @@ def dark_ink(gray: np.ndarray) -> bool:
     fills the image (a narrow one is no wider than its strokes), a narrow one when a card lies on
     a darker table (a wide one sees the bright card as the minority).
     """
+    return max(skews(gray).values(), key=abs, default=0.0) < 0
+
+
+def skews(gray: np.ndarray, windows: tuple[int, ...] = SKEW_WINDOWS) -> dict[int, float]:
+    """The skewness of each pixel's deviation from the mean of a window 1/d of the long side wide,
+    for each d in `windows` (0 for a flat image)."""
     h, w = gray.shape
     level = gray.astype(np.float32)
-    decided = 0.0
-    for div in SKEW_WINDOWS:
+    out = {}
+    for div in windows:
         k = max(3, (max(h, w) // div) | 1)
         local = level - cv2.blur(gray, (k, k))
         square = local * local
         spread = float(np.mean(square))
-        skew = float(np.mean(square * local)) / spread ** 1.5 if spread > 0 else 0.0
-        if abs(skew) > abs(decided):
-            decided = skew
-    return decided < 0
+        out[div] = float(np.mean(square * local)) / spread ** 1.5 if spread > 0 else 0.0
+    return out
 
 
 def ink_image(gray: np.ndarray, dark: bool, kernel: int) -> np.ndarray:

@@ -90,3 +90,14 @@ def test_heights_cli_reads_below_the_floor_when_asked(mnist_dir):
     assert r.returncode == 0, r.stderr[-3000:]
     right, digits = map(int, re.search(r"\| 7 px \| (\d+)/(\d+) ", r.stdout).groups())
     assert digits == 100 and right >= 85, r.stdout
+
+
+def test_polarity_windows_decide_one_digit_images_and_frames(mnist_dir, tmp_path):
+    """The reader's windows get no one-digit image or camera frame of either polarity wrong; a
+    narrow window alone (no wider than a big digit's strokes) gets one-digit images wrong."""
+    r = subprocess.run([sys.executable, "-m", "bench.polarity", "--photos", str(tmp_path), "--windows", "2", "16", "64"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = {line.split(" | ")[0]: line.split(" | ")[1:] for line in r.stdout.splitlines()[1:]}
+    assert rows["2 16 64"] == ["0", "0  <- edge.ink.SKEW_WINDOWS"], r.stdout
+    assert int(rows["16"][0]) > 0 and int(rows["64"][0]) > 0, r.stdout

@@ -1,0 +1,95 @@
+"""Which local-mean windows decide the polarity (dark ink or light) right, on images whose answer is known.
+
+python -m bench.polarity [--photos DIR] [--windows 2 4 8 16 32 64]
+
+Every combination of the windows (1/d of the long side) is scored as `edge.ink.dark_ink` uses
+them (the most decided skew wins) on: the folder test's 1,000 one-digit MNIST images (both
+polarities, 28 to 400 px: a digit that fills its image), generated camera frames with 1 to 4
+digits (both polarities), and the labelled real photos (all dark ink), upright, turned by
++-3/6/10 degrees and padded with 5, 15 and 30 % of the photo's side in the colour of its edge
+(more of the table it lies on). Each image is seen as the reader's first look sees it.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bench.photos import DEFAULT_PHOTOS, edge_colour, turn
+from edge.images import read_image
+from edge.ink import SKEW_WINDOWS, skews, to_gray
+from edge.preprocess import first_look
+from synthetic.frames import frame
+from train.data import load_mnist
+
+WINDOWS = (2, 4, 8, 16, 32, 64)
+
+
+def seen_first(gray: np.ndarray) -> np.ndarray:
+    """The image as the reader's first look decides its polarity on."""
+    return first_look(gray)[0]
+
+
+def cases(photos: Path, windows: tuple[int, ...]) -> list[tuple[str, bool, dict[int, float]]]:
+    """(set, truly dark ink, skew per window) for every image."""
+    out = []
+    _, (x, _) = load_mnist()
+    sizes = (28, 56, 100, 200, 400)
+    for i in range(1000):           # as tests/test_classify.py's labelled folder writes them
+        img = x[i] if sizes[i % 5] == 28 else cv2.resize(x[i], (sizes[i % 5],) * 2, interpolation=cv2.INTER_AREA)
+        dark = bool((i // 5) % 2)
+        out.append(("one-digit images", dark, skews(seen_first(255 - img if dark else img), windows)))
+    rng = np.random.default_rng(0)
+    for i in range(160):
+        dark = i % 2 == 0
+        digits = [x[j] for j in rng.integers(0, len(x), 1 + i % 4)]
+        out.append(("camera frames", dark, skews(seen_first(to_gray(frame(digits, rng, dark_ink=dark))), windows)))
+    names = sorted(json.loads((photos / "labels.json").read_text())) if (photos / "labels.json").is_file() else []
+    for name in names:
+        image = read_image(str(photos / name))
+        for degrees in (0, 3, -3, 6, -6, 10, -10):
+            seen = turn(image, degrees) if degrees else image
+            out.append(("real photos, upright and turned", True, skews(seen_first(to_gray(seen)), windows)))
+        for share in (0.05, 0.15, 0.3):
+            pad = int(share * max(image.shape[:2]))
+            padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=edge_colour(image))
+            out.append(("real photos, more table", True, skews(seen_first(to_gray(padded)), windows)))
+    return out
+
+
+def wrong(case_list: list, chosen: tuple[int, ...]) -> dict[str, int]:
+    """Images each set gets wrong when the polarity is decided by the windows `chosen`."""
+    counts: dict[str, int] = {}
+    for name, dark, by_window in case_list:
+        decided = max((by_window[d] for d in chosen), key=abs) < 0
+        counts[name] = counts.get(name, 0) + (decided != dark)
+    return counts
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.polarity", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="folder with images and labels.json")
+    p.add_argument("--windows", type=int, nargs="+", default=list(WINDOWS), help="window divisors to combine")
+    args = p.parse_args(argv)
+    if not (args.photos / "labels.json").is_file():
+        print(f"bench.polarity: no labelled photos at {args.photos}; scoring the MNIST images only", file=sys.stderr)
+    found = cases(args.photos, tuple(args.windows))
+    sets = list(dict.fromkeys(name for name, _, _ in found))
+    sizes = {s: sum(name == s for name, _, _ in found) for s in sets}
+    print("windows (1/d of the side) | " + " | ".join(f"{s} ({sizes[s]}) wrong" for s in sets))
+    combos = [c for r in range(1, len(args.windows) + 1) for c in itertools.combinations(args.windows, r)]
+    rows = sorted((sum(wrong(found, c).values()), len(c), c) for c in combos)
+    for _, _, c in rows:
+        mark = "  <- edge.ink.SKEW_WINDOWS" if c == SKEW_WINDOWS else ""
+        print(" ".join(map(str, c)) + " | " + " | ".join(str(n) for n in wrong(found, c).values()) + mark)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
