@@ -85,7 +85,9 @@ def rule_tilt(mask: np.ndarray, boxes: np.ndarray) -> float:
     where digit and rule are one piece and row_tilt has too few pieces. A rule is a piece a quarter
     of the page wide and flat (its height no more than a tilted rule's plus a digit's); all of its
     ink is projected, a rule's pixels outnumber the digits' on it."""
-    x, y, w, h = (boxes[:, i] for i in range(4)) if len(boxes) else (np.zeros(0, int),) * 4
+    if not len(boxes):
+        return 0.0
+    x, y, w, h = (boxes[:, i] for i in range(4))
     flat = (w >= mask.shape[1] / 4) & (h <= RULE_SLOPE * w)
     xs, ys = [], []
     for bx, by, bw, bh in zip(x[flat], y[flat], w[flat], h[flat]):
