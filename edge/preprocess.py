@@ -96,12 +96,11 @@ def shrink_exact(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return ((2 * total + area) // (2 * area)).astype(np.uint8)      # rounded half up
 
 
-def first_look(gray: np.ndarray) -> tuple[np.ndarray, float]:
+def first_look(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The small copy the first look sees (WORK_SIDE on its long side, FIRST_LOOK_SIDE for a photo
-    over twice that: its small handwriting would vanish at WORK_SIDE), and its scale."""
+    over twice that: its small handwriting would vanish at WORK_SIDE), and the 2x3 map to it."""
     side = max(gray.shape)
-    f = min(1.0, (WORK_SIDE if side <= 2 * FIRST_LOOK_SIDE else FIRST_LOOK_SIDE) / side)
-    return _scaled(gray, f), f
+    return _view(gray, min(1.0, (WORK_SIDE if side <= 2 * FIRST_LOOK_SIDE else FIRST_LOOK_SIDE) / side), 0.0)
 
 
 def _scaled(gray: np.ndarray, f: float) -> np.ndarray:
@@ -182,8 +181,8 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, np.ndarray, li
     """
     H, W = gray.shape
     smallest = min(MIN_DIGIT_PX, 0.5 * min(H, W))    # a tiny crop is all digit
-    small, f = first_look(gray)
-    to_page = np.array([[f, 0, 0], [0, f, 0]])
+    small, to_page = first_look(gray)
+    f = to_page[0, 0]
     dark = dark_ink(small)
     page = segment(small, dark, None, smallest * f)
     if page.text_height and not single:
