@@ -57,7 +57,7 @@ def page(digits: list[np.ndarray], rng: np.random.Generator, paper: str = "ruled
         sheet[y:y + a.shape[0], x:x + a.shape[1]] = region * (1 - 0.8 * a) + 30 * 0.8 * a
     # The sheet lies on a darker table, seen in slight perspective, under a soft shadow.
     H, W = int(h * table[0]), int(w * table[1])
-    table = np.full((H, W), 70, np.float32) + rng.normal(0, 6, (H, W)).astype(np.float32)
+    surface = np.full((H, W), 70, np.float32) + rng.normal(0, 6, (H, W)).astype(np.float32)
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
     j = lambda: rng.uniform(-0.02, 0.02) * w  # noqa: E731
     ox, oy = (W - w) / 2, (H - h) / 2
@@ -67,7 +67,7 @@ def page(digits: list[np.ndarray], rng: np.random.Generator, paper: str = "ruled
         dst = np.float32(np.hstack([dst, np.ones((4, 1), np.float32)]) @ turn.T)
     m = cv2.getPerspectiveTransform(src, dst)
     warped = cv2.warpPerspective(sheet, m, (W, H), flags=cv2.INTER_LINEAR, borderValue=-1)
-    photo = np.where(warped >= 0, warped, table)
+    photo = np.where(warped >= 0, warped, surface)
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
     shadow = 1 - 0.35 / (1 + np.exp(-(xx - 0.8 * W) / (0.05 * W)))
     photo = cv2.GaussianBlur(photo * shadow, (0, 0), 0.8) + rng.normal(0, 3, (H, W)).astype(np.float32)
