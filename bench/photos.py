@@ -164,13 +164,12 @@ def run(folder: Path, model: Path, modes: tuple[int, ...], sides: tuple[int, ...
         for side, path in framed(folder, sides, Path(tmp)).items():
             at_side = ours(path, model)
             result["frames"][str(side)] = {"totals": totals(at_side), "table": photo_table(at_side)}
-        made = views(folder, Path(tmp), {f"turn{sign}{a}": partial(turn, degrees=int(f"{sign}{a}"))
-                                         for a in turns for sign in "+-"})
+        makers = {f"turn{sign}{a}": partial(turn, degrees=int(f"{sign}{a}")) for a in turns for sign in "+-"}
+        makers |= {f"keystone-{far}{k}": partial(keystone, percent=k, far=far) for k in keystones for far in ("top", "left")}
+        made = views(folder, Path(tmp), makers)
         for a in turns:
             both = ours(made[f"turn+{a}"], model) + ours(made[f"turn-{a}"], model)
             result["turned"][str(a)] = {"totals": totals(both), "table": photo_table(both)}
-        made = views(folder, Path(tmp), {f"keystone-{far}{k}": partial(keystone, percent=k, far=far)
-                                         for k in keystones for far in ("top", "left")})
         for k in keystones:
             both = ours(made[f"keystone-top{k}"], model) + ours(made[f"keystone-left{k}"], model)
             result["keystone"][str(k)] = {"totals": totals(both), "table": photo_table(both)}
