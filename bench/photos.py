@@ -9,7 +9,8 @@ digits right is its row. Seconds per photo include decoding (ours) or Tesseract'
 Without the folder or without `tesseract` on PATH, says so and leaves that part out.
 The reader also reads each photo scaled down to a camera frame's long side (--sides, default 640,
 1280 and 1920 px: what `python -m edge --width 640` and up would get of the same page, less the
-noise and blur a real low-resolution camera adds, so an upper bound), and turned by plus and
+noise and blur a real low-resolution camera adds, so an upper bound; and once more through one
+plausible camera: blurred, noisy and JPEG-compressed, see CAMERA_LOOK), and turned by plus and
 minus 3, 6 and 10 degrees (--turns: a page photographed askew), and in perspective, its far edge
 5 and 10 % shorter at each end (--keystones: a page photographed from below, and from its left).
 --examples DIR writes the README's annotated pictures, made only from the MIT-licensed photos.
@@ -44,6 +45,7 @@ PSM_MODES = (3, 4, 6, 11, 12)
 CAMERA_SIDES = (640, 1280, 1920)
 TURNS = (3, 6, 10)          # each photo is also read turned by plus and minus these many degrees
 KEYSTONES = (5, 10)         # and in perspective, its far edge this many % shorter at each end
+CAMERA_LOOK = (0.7, 3.0, 70)  # a frame from a camera: blur sigma (px), noise sigma, JPEG quality (MJPEG)
 # The only shared photos whose licence (MIT / MIT-0) lets a picture derived from them into the repository.
 MIT_LICENSED = ("aws-samples_patient_intake_form_sample.jpg", "OliverLengwinat_kniffel_1_orig.jpg",
                 "MarkUsProject_student_info_num.jpg", "RajdeepMondal_digits.jpg")
@@ -62,6 +64,17 @@ def frame(image: np.ndarray, side: int) -> np.ndarray:
     scale = side / max(image.shape[:2])
     size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA) if scale < 1 else image
+
+
+def through_camera(image: np.ndarray, side: int) -> np.ndarray:
+    """The photo as a `side` px frame from a camera, not a perfect scaler: blurred by lens and
+    demosaicing, with sensor noise (seeded) and JPEG-compressed as a USB camera's MJPEG is
+    (CAMERA_LOOK). One plausible camera, not a measured one."""
+    blur, noise, quality = CAMERA_LOOK
+    seen = cv2.GaussianBlur(frame(image, side).astype(np.float32), (0, 0), blur)
+    seen += np.random.default_rng(side).normal(0, noise, seen.shape).astype(np.float32)
+    jpeg = cv2.imencode(".jpg", np.clip(np.rint(seen), 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
+    return cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED)
 
 
 def edge_colour(image: np.ndarray) -> tuple[int, ...]:
@@ -159,14 +172,18 @@ def run(folder: Path, model: Path, modes: tuple[int, ...], sides: tuple[int, ...
         return None
     mine = ours(folder, model)
     result = {"folder": str(folder), "reader": {"totals": totals(mine), "table": photo_table(mine)},
-              "frames": {}, "turned": {}, "keystone": {}}
+              "frames": {}, "camera": {}, "turned": {}, "keystone": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for side, path in framed(folder, sides, Path(tmp)).items():
             at_side = ours(path, model)
             result["frames"][str(side)] = {"totals": totals(at_side), "table": photo_table(at_side)}
-        makers = {f"turn{sign}{a}": partial(turn, degrees=int(f"{sign}{a}")) for a in turns for sign in "+-"}
+        makers = {f"camera{side}": partial(through_camera, side=side) for side in sides}
+        makers |= {f"turn{sign}{a}": partial(turn, degrees=int(f"{sign}{a}")) for a in turns for sign in "+-"}
         makers |= {f"keystone-{far}{k}": partial(keystone, percent=k, far=far) for k in keystones for far in ("top", "left")}
         made = views(folder, Path(tmp), makers)
+        for side in sides:
+            seen = ours(made[f"camera{side}"], model)
+            result["camera"][str(side)] = {"totals": totals(seen), "table": photo_table(seen)}
         for a in turns:
             both = ours(made[f"turn+{a}"], model) + ours(made[f"turn-{a}"], model)
             result["turned"][str(a)] = {"totals": totals(both), "table": photo_table(both)}
@@ -193,6 +210,9 @@ def markdown(r: dict) -> str:
     rows = [("this reader", r["reader"]["totals"])]
     rows += [(f"this reader, photo scaled to a {side} px frame", frame["totals"])
              for side, frame in r.get("frames", {}).items()]
+    blur, noise, quality = CAMERA_LOOK
+    rows += [(f"this reader, photo as a {side} px camera frame (blur {blur} px, noise {noise:g}, JPEG {quality})", t["totals"])
+             for side, t in r.get("camera", {}).items()]
     rows += [(f"this reader, photo turned by +{a} and -{a} degrees", t["totals"])
              for a, t in r.get("turned", {}).items()]
     rows += [(f"this reader, photo in perspective, far edge {k} % shorter at each end (from below; from the left)", t["totals"])
@@ -239,6 +259,8 @@ def main(argv=None) -> int:
     print("\nthis reader, per photo:\n" + r["reader"]["table"])
     for side, f in r["frames"].items():
         print(f"\nthis reader, photos scaled to a {side} px frame:\n" + f["table"])
+    for side, t in r["camera"].items():
+        print(f"\nthis reader, photos as a {side} px camera frame (blurred, noisy, JPEG):\n" + t["table"])
     for a, t in r["turned"].items():
         print(f"\nthis reader, photos turned by +{a} then -{a} degrees:\n" + t["table"])
     for k, t in r["keystone"].items():
