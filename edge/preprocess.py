@@ -34,6 +34,7 @@ DIGIT = 28               # MNIST's format: a digit is DIGIT x DIGIT pixels,
 FIT = 20                 # fitted into FIT x FIT by aspect ratio, its centre of mass at the centre
 WORK_SIDE = 320          # a first look, at this long side, learns the polarity and the text height
 FIRST_LOOK_SIDE = 800    # (photos over twice this size get a first look at this long side instead)
+SMALL_TEXT_PX = 16       # text shorter than this on the first look is measured again closer (up to FIRST_LOOK_SIDE)
 TEXT_PX = 48             # then digits are found where they are about this tall (MNIST's are 20 of 28)
 MAX_SIDE = 2400          # but never on more than this long side (time, memory)
 MIN_DIGIT_PX = 8         # nothing shorter than this, in the input's pixels, is a digit (but in a tiny crop):
@@ -174,10 +175,11 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, np.ndarray, li
     and the 2x3 map from the input's pixels to the page's.
 
     A first look on a small copy learns the polarity, the text height and the tilt of the rows
-    (of the rules, when digits stand on them and are one piece with them);
-    then, if the digits are small or the rows tilted, the page is segmented again at the scale
-    that makes them about TEXT_PX tall, turned level, so small handwriting on a big page keeps
-    its strokes and a tilted page's rules stay straight runs.
+    (of the rules, when digits stand on them and are one piece with them); text that is small
+    there is measured again on a larger copy. Then, if the digits are small or the rows tilted,
+    the page is segmented again at the scale that makes them about TEXT_PX tall, turned level, so
+    small handwriting on a big page keeps its strokes and a tilted page's rules stay straight runs
+    (after a closer look, at any larger scale: it only measured).
     """
     H, W = gray.shape
     smallest = min(MIN_DIGIT_PX, 0.5 * min(H, W))    # a tiny crop is all digit
@@ -185,12 +187,18 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, np.ndarray, li
     f = to_page[0, 0]
     dark = dark_ink(small)
     page = segment(small, dark, None, smallest * f)
+    closer = min(1.0, FIRST_LOOK_SIDE / max(H, W))
+    relooked = not single and bool(page.text_height) and page.text_height < SMALL_TEXT_PX and closer > f
+    if relooked:    # strokes of small text are a pixel wide here: a form's boxes and print pass for its characters
+        small, to_page = _view(gray, closer, 0.0)
+        f = closer
+        page = segment(small, dark, None, smallest * f)
     if page.text_height and not single:
         tilt = row_tilt(page.boxes, page.text_height)
         if tilt is None:
             tilt = rule_tilt(page.mask, page.boxes)
         want = min(1.0, f * TEXT_PX / page.text_height, MAX_SIDE / max(H, W))
-        if want > 1.25 * f or tilt:
+        if want > 1.25 * f or tilt or (relooked and want > f):
             want = max(want, f)
             view, to_page = _view(gray, want, tilt)
             page = segment(view, dark, page.text_height * want / f, smallest * want)
