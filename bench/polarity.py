@@ -24,7 +24,7 @@ from bench.photos import DEFAULT_PHOTOS, edge_colour, turn
 from edge.images import read_image
 from edge.ink import SKEW_WINDOWS, skews, to_gray
 from edge.preprocess import first_look
-from synthetic.frames import frame
+from synthetic.frames import frame, one_digit_image
 from train.data import load_mnist
 
 WINDOWS = (2, 4, 8, 16, 32, 64)
@@ -39,11 +39,9 @@ def cases(photos: Path, windows: tuple[int, ...]) -> list[tuple[str, bool, dict[
     """(set, truly dark ink, skew per window) for every image."""
     out = []
     _, (x, _) = load_mnist()
-    sizes = (28, 56, 100, 200, 400)
-    for i in range(1000):           # as tests/test_classify.py's labelled folder writes them
-        img = x[i] if sizes[i % 5] == 28 else cv2.resize(x[i], (sizes[i % 5],) * 2, interpolation=cv2.INTER_AREA)
-        dark = bool((i // 5) % 2)
-        out.append(("one-digit images", dark, skews(seen_first(255 - img if dark else img), windows)))
+    for i in range(1000):           # the images tests/test_classify.py's labelled folder writes
+        img, dark = one_digit_image(x[i], i)
+        out.append(("one-digit images", dark, skews(seen_first(img), windows)))
     rng = np.random.default_rng(0)
     for i in range(160):
         dark = i % 2 == 0

@@ -8,6 +8,19 @@ import cv2
 import numpy as np
 
 
+ONE_DIGIT_SIZES = (28, 56, 100, 200, 400)
+
+
+def one_digit_image(digit: np.ndarray, i: int) -> tuple[np.ndarray, bool]:
+    """The i-th image of a folder of one-digit files: the MNIST digit at one of ONE_DIGIT_SIZES
+    (by i), white on black or, alternating every five images, dark ink on white; and whether its
+    ink is dark. A digit that fills its image is the case a wide polarity window is for."""
+    size = ONE_DIGIT_SIZES[i % len(ONE_DIGIT_SIZES)]
+    image = digit if size == 28 else cv2.resize(digit, (size, size), interpolation=cv2.INTER_AREA)
+    dark = bool((i // 5) % 2)
+    return (255 - image if dark else image), dark
+
+
 def paper(h: int, w: int, rng: np.random.Generator, dark: bool = False) -> np.ndarray:
     """A float background with a lighting gradient across it (and a vignette)."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)

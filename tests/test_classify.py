@@ -18,6 +18,7 @@ from PIL import Image
 from edge.folder import Settings, classify
 from edge.images import find_images, read_image
 from edge.interpreter import read_manifest
+from synthetic.frames import one_digit_image
 
 from conftest import ROOT
 
@@ -167,11 +168,8 @@ def labelled_folder(tmp_path_factory, mnist):
     """1,000 real MNIST test digits in digits/<label>/, both polarities, 28 to 400 px."""
     root = tmp_path_factory.mktemp("labelled") / "digits"
     (x, y) = mnist[1]
-    sizes = (28, 56, 100, 200, 400)
     for i in range(1000):
-        img = x[i] if sizes[i % 5] == 28 else cv2.resize(x[i], (sizes[i % 5],) * 2, interpolation=cv2.INTER_AREA)
-        if (i // 5) % 2:
-            img = 255 - img                      # black ink on white paper
+        img, _ = one_digit_image(x[i], i)
         (root / str(y[i])).mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(root / str(y[i]) / f"{i:05d}.png"), img)
     return root
