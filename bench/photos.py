@@ -1,7 +1,7 @@
 """Real photos of paper: this reader beside Tesseract 5, scored the same way, on one core.
 
 python -m bench.photos [--photos DIR] [--psm 3 4 6 11 12] [--sides 640 1280 1920] [--turns 3 6 10]
-                       [--keystones 5 10] [--out results.json] [--examples DIR]
+                       [--keystones 5 10] [--tables 25 50] [--out results.json] [--examples DIR]
 DIR holds images and a labels.json (default: $PHOTOS_DIR or ../shared/datasets/real-photos).
 Both readers get the same decoded image (EXIF orientation applied); Tesseract runs with a digits
 whitelist and one thread, once per page-segmentation mode, and the mode that reads the most
@@ -12,7 +12,9 @@ The reader also reads each photo scaled down to a camera frame's long side (--si
 noise and blur a real low-resolution camera adds, so an upper bound; and once more through one
 plausible camera: blurred, noisy and JPEG-compressed, see CAMERA_LOOK), and turned by plus and
 minus 3, 6 and 10 degrees (--turns: a page photographed askew), and in perspective, its far edge
-5 and 10 % shorter at each end (--keystones: a page photographed from below, and from its left).
+5 and 10 % shorter at each end (--keystones: a page photographed from below, and from its left),
+and with more of the table around it in the same frame (--tables: 25 and 50 % of its width and
+height added on every side, then scaled back to its size: the page photographed from further away).
 --examples DIR writes the README's annotated pictures, made only from the MIT-licensed photos.
 """
 from __future__ import annotations
@@ -45,6 +47,7 @@ PSM_MODES = (3, 4, 6, 11, 12)
 CAMERA_SIDES = (640, 1280, 1920)
 TURNS = (3, 6, 10)          # each photo is also read turned by plus and minus these many degrees
 KEYSTONES = (5, 10)         # and in perspective, its far edge this many % shorter at each end
+TABLES = (25, 50)           # and from further away: this many % of its width and height more table on every side
 CAMERA_LOOK = (0.7, 3.0, 70)  # a frame from a camera: blur sigma (px), noise sigma, JPEG quality (MJPEG)
 # The only shared photos whose licence (MIT / MIT-0) lets a picture derived from them into the repository.
 MIT_LICENSED = ("aws-samples_patient_intake_form_sample.jpg", "OliverLengwinat_kniffel_1_orig.jpg",
@@ -104,6 +107,16 @@ def keystone(image: np.ndarray, percent: float, far: str = "top") -> np.ndarray:
         seen = np.float32([[0, k * h], [w, 0], [w, h], [0, h - k * h]])
     return cv2.warpPerspective(image, cv2.getPerspectiveTransform(corners, seen), (w, h), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=edge_colour(image))
+
+
+def on_table(image: np.ndarray, percent: float, same_frame: bool = True) -> np.ndarray:
+    """The photo with `percent` % of its width and of its height more table on every side, in the
+    colour of its edge; scaled back to the photo's own size (`same_frame`): the same camera, further
+    away, the page 1 / (1 + 2 percent / 100) as large each way."""
+    h, w = image.shape[:2]
+    dy, dx = round(percent / 100 * h), round(percent / 100 * w)
+    wider = cv2.copyMakeBorder(image, dy, dy, dx, dx, cv2.BORDER_CONSTANT, value=edge_colour(image))
+    return cv2.resize(wider, (w, h), interpolation=cv2.INTER_AREA) if same_frame else wider
 
 
 def views(folder: Path, out: Path, makers: dict[str, Callable[[np.ndarray], np.ndarray]]) -> dict[str, Path]:
@@ -166,13 +179,14 @@ def examples(folder: Path, model: Path, out: Path, long_side: int = 900) -> list
 
 
 def run(folder: Path, model: Path, modes: tuple[int, ...], sides: tuple[int, ...] = CAMERA_SIDES,
-        turns: tuple[int, ...] = TURNS, keystones: tuple[int, ...] = KEYSTONES) -> dict | None:
+        turns: tuple[int, ...] = TURNS, keystones: tuple[int, ...] = KEYSTONES,
+        tables: tuple[int, ...] = TABLES) -> dict | None:
     if not (folder / "labels.json").is_file():
         print(f"bench.photos: no labelled photos at {folder} (set PHOTOS_DIR); skipped", file=sys.stderr)
         return None
     mine = ours(folder, model)
     result = {"folder": str(folder), "reader": {"totals": totals(mine), "table": photo_table(mine)},
-              "frames": {}, "camera": {}, "turned": {}, "keystone": {}}
+              "frames": {}, "camera": {}, "turned": {}, "keystone": {}, "table": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for side, path in framed(folder, sides, Path(tmp)).items():
             at_side = ours(path, model)
@@ -180,6 +194,7 @@ def run(folder: Path, model: Path, modes: tuple[int, ...], sides: tuple[int, ...
         makers = {f"camera{side}": partial(through_camera, side=side) for side in sides}
         makers |= {f"turn{sign}{a}": partial(turn, degrees=int(f"{sign}{a}")) for a in turns for sign in "+-"}
         makers |= {f"keystone-{far}{k}": partial(keystone, percent=k, far=far) for k in keystones for far in ("top", "left")}
+        makers |= {f"table{t}": partial(on_table, percent=t) for t in tables}
         made = views(folder, Path(tmp), makers)
         for side in sides:
             seen = ours(made[f"camera{side}"], model)
@@ -190,6 +205,9 @@ def run(folder: Path, model: Path, modes: tuple[int, ...], sides: tuple[int, ...
         for k in keystones:
             both = ours(made[f"keystone-top{k}"], model) + ours(made[f"keystone-left{k}"], model)
             result["keystone"][str(k)] = {"totals": totals(both), "table": photo_table(both)}
+        for t in tables:
+            further = ours(made[f"table{t}"], model)
+            result["table"][str(t)] = {"totals": totals(further), "table": photo_table(further)}
     if shutil.which("tesseract") is None:
         print("bench.photos: tesseract not installed (apt-get install tesseract-ocr); comparison skipped",
               file=sys.stderr)
@@ -217,6 +235,8 @@ def markdown(r: dict) -> str:
              for a, t in r.get("turned", {}).items()]
     rows += [(f"this reader, photo in perspective, far edge {k} % shorter at each end (from below; from the left)", t["totals"])
              for k, t in r.get("keystone", {}).items()]
+    rows += [(f"this reader, photo with {p} % of its width and height more table around it, same frame", t["totals"])
+             for p, t in r.get("table", {}).items()]
     if "tesseract" in r:
         t = r["tesseract"]
         rows.append((f"{t['version']}, --psm {t['best_psm']}, digits whitelist", t["totals"]))
@@ -239,6 +259,8 @@ def main(argv=None) -> int:
                    help="also read the photos turned by plus and minus these many degrees")
     p.add_argument("--keystones", type=int, nargs="*", default=list(KEYSTONES),
                    help="also read the photos in perspective, the far edge this many %% shorter at each end")
+    p.add_argument("--tables", type=int, nargs="*", default=list(TABLES),
+                   help="also read the photos with this many %% of their width and height more table on every side")
     p.add_argument("--out", type=Path, help="write the figures here as JSON")
     p.add_argument("--examples", type=Path, metavar="DIR",
                    help="write annotated pictures of the MIT-licensed photos here (the README's)")
@@ -252,7 +274,10 @@ def main(argv=None) -> int:
         return 0
     if not all(0 <= k < 50 for k in args.keystones):
         p.error("--keystones must lie in 0..49 (per cent at each end)")
-    r = run(args.photos, args.model, tuple(args.psm), tuple(args.sides), tuple(args.turns), tuple(args.keystones))
+    if not all(0 <= t <= 200 for t in args.tables):
+        p.error("--tables must lie in 0..200 (per cent of the width and height)")
+    r = run(args.photos, args.model, tuple(args.psm), tuple(args.sides), tuple(args.turns), tuple(args.keystones),
+            tuple(args.tables))
     if r is None:
         return 0
     print(markdown(r))
@@ -265,6 +290,8 @@ def main(argv=None) -> int:
         print(f"\nthis reader, photos turned by +{a} then -{a} degrees:\n" + t["table"])
     for k, t in r["keystone"].items():
         print(f"\nthis reader, photos in perspective, far edge {k} % shorter, from below then from the left:\n" + t["table"])
+    for p, t in r["table"].items():
+        print(f"\nthis reader, photos with {p} % of their width and height more table around them:\n" + t["table"])
     if "tesseract" in r:
         print(f"\nTesseract (--psm {r['tesseract']['best_psm']}), per photo:\n" + r["tesseract"]["table"])
     if args.out:
