@@ -15,6 +15,10 @@ DIM_PAPER = 96           # contrast is relative to the paper, but noise on paper
 OFF_PAPER = 0.4          # paper darker than this fraction of the page's bright paper is off the page
 SKEW_WINDOWS = (2, 16, 64)   # local-mean windows for the polarity, as fractions of the long side
 NOISE_SIGMA = 1.4826     # median absolute deviation x this = standard deviation, for Gaussian noise
+SHEET_SHARE = (0.02, 0.9)    # a sheet on a darker table covers this share of the image (more: it fills it)
+SHEET_FILL = 0.85        # and this much of the rectangle around it (a page, a card; not a stroke)
+SHEET_SIDE = 16          # and is at least this many pixels across (inside its blurred edge)
+SHEET_LOOK = 64          # the sheet is looked for on a copy this many pixels on its long side
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -48,8 +52,56 @@ def dark_ink(gray: np.ndarray) -> bool:
     The window is the one of SKEW_WINDOWS where the skew is most decided: a wide one when a digit
     fills the image (a narrow one is no wider than its strokes), a narrow one when a card lies on
     a darker table (a wide one sees the bright card as the minority).
+
+    A sheet lying on a darker table, too small a part of the image for that, is seen alone too:
+    seen whole through a wide window, a small bright sheet in a dark frame is the bright minority
+    that chalk on a board would be; seen alone, its ink is the dark minority. When the whole says
+    light ink, a window on it sees dark strokes all the same, and the sheet alone says dark ink,
+    the ink is dark. (A white bar that a chalk 1 filling the image makes looks like a sheet, but
+    no window sees dark strokes in it.)
     """
-    return max(skews(gray).values(), key=abs, default=0.0) < 0
+    whole = skews(gray)
+    if _says_dark(whole):
+        return True
+    box = sheet(gray) if min(whole.values(), default=0.0) < 0 else None
+    if box is None:
+        return False
+    x, y, w, h = box
+    return _says_dark(skews(gray[y:y + h, x:x + w]))
+
+
+def _says_dark(skew_by_window: dict[int, float]) -> bool:
+    """The most decided window's verdict."""
+    return max(skew_by_window.values(), key=abs, default=0.0) < 0
+
+
+def sheet(gray: np.ndarray) -> tuple[int, int, int, int] | None:
+    """x, y, w, h of the inside of a bright sheet on a darker surround, or None when no sheet
+    stands out or it fills the image. A copy SHEET_LOOK px on its long side, median-filtered past
+    its strokes, is split into bright and dark (Otsu); the largest bright region is a sheet when it
+    is near rectangular (SHEET_FILL of the rectangle around it: a stroke of chalk is not) and
+    covers SHEET_SHARE of the image."""
+    h, w = gray.shape
+    f = min(1.0, SHEET_LOOK / max(h, w))
+    small = cv2.resize(gray, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    _, bright = cv2.threshold(cv2.medianBlur(small, 3), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
+    if n < 2:
+        return None
+    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, bw, bh, area = (int(v) for v in stats[i])
+    least, most = SHEET_SHARE
+    if not least * bright.size <= area <= most * bright.size:
+        return None
+    outline, _ = cv2.findContours((labels == i).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    _, (rw, rh), _ = cv2.minAreaRect(np.concatenate(outline))
+    if area < SHEET_FILL * rw * rh:
+        return None
+    # Inside the filter's reach (two pixels of the copy) there is only the sheet.
+    x0, y0, x1, y1 = (round(v / f) for v in (x + 2, y + 2, x + bw - 2, y + bh - 2))
+    if min(x1 - x0, y1 - y0) < SHEET_SIDE:
+        return None
+    return x0, y0, x1 - x0, y1 - y0
 
 
 def skews(gray: np.ndarray, windows: tuple[int, ...] = SKEW_WINDOWS) -> dict[int, float]:

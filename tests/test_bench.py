@@ -101,3 +101,4 @@ def test_polarity_windows_decide_one_digit_images_and_frames(mnist_dir, tmp_path
     rows = {line.split(" | ")[0]: line.split(" | ")[1:] for line in r.stdout.splitlines()[1:]}
     assert rows["2 16 64"] == ["0", "0  <- edge.ink.SKEW_WINDOWS"], r.stdout
     assert int(rows["16"][0]) > 0 and int(rows["64"][0]) > 0, r.stdout
+    assert rows["the reader (edge.ink.dark_ink)"] == ["0", "0"], r.stdout

@@ -137,6 +137,25 @@ def test_real_ruled_notebook_turned_is_levelled_by_its_rules(model):
         assert read(model, turn(image, angle)) == "561247", angle
 
 
+@pytest.mark.skipif(not (PHOTOS / "OliverLengwinat_kniffel_1_orig.jpg").is_file(),
+                    reason="shared real photos not beside the repository")
+def test_real_score_card_further_away_is_read_as_dark_ink(model):
+    """The shared score card on its black table, photographed from further away (the same frame
+    with 50 and 100 % of its width and height more table on every side): seen whole, the card is the bright
+    minority chalk would be; seen alone, its ink is dark. Without the card's own view these read
+    nothing (0 of 32)."""
+    from bench.photos import on_table
+    from edge.ink import dark_ink, to_gray
+    from edge.preprocess import first_look
+    name = "OliverLengwinat_kniffel_1_orig.jpg"
+    image = cv2.imread(str(PHOTOS / name))
+    for percent in (50, 100):
+        assert dark_ink(first_look(to_gray(on_table(image, percent)))[0]), percent
+    truth = json.loads((PHOTOS / "labels.json").read_text())[name]
+    s = score(truth, read(model, on_table(image, 50)))
+    assert s.right >= 10, s
+
+
 def test_tilted_pages_are_levelled(mnist, model):
     """Sheets turned by 10 degrees on the table: the rows are levelled before digits are looked
     for (unlevelled, these pages read 40 of 72 when this was written), and each digit's box still
