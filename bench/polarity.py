@@ -7,9 +7,9 @@ them (the most decided skew wins) on: the folder test's 1,000 one-digit MNIST im
 polarities, 28 to 400 px: a digit that fills its image), generated camera frames with 1 to 4
 digits (both polarities), and the labelled real photos (all dark ink), upright, turned by
 +-3/6/10 degrees and padded with 5, 15, 30, 50 and 100 % of the photo's width and height in the
-colour of its edge (more of the table it lies on). Each image is seen as the reader's first look sees it. The
-last row is the reader's own rule, `edge.ink.dark_ink`: its windows, and a sheet on a darker
-table seen alone as well.
+colour of its edge (more of the table it lies on). Each image is seen as the reader's first look
+sees it. The last row is the reader's own rule, `edge.ink.dark_ink`: its windows, and a sheet on
+a darker table seen alone as well.
 """
 from __future__ import annotations
 
