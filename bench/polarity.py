@@ -23,7 +23,7 @@ import numpy as np
 
 from bench.photos import DEFAULT_PHOTOS, on_table, turn
 from edge.images import read_image
-from edge.ink import SKEW_WINDOWS, dark_ink, skews, to_gray
+from edge.ink import SKEW_WINDOWS, dark_ink, says_dark, skews, to_gray
 from edge.preprocess import first_look
 from synthetic.frames import frame, one_digit_image
 from train.data import load_mnist
@@ -68,7 +68,7 @@ def wrong(case_list: list, chosen: tuple[int, ...]) -> dict[str, int]:
     """Images each set gets wrong when the polarity is decided by the windows `chosen`."""
     counts: dict[str, int] = {}
     for name, dark, by_window, _ in case_list:
-        decided = max((by_window[d] for d in chosen), key=abs) < 0
+        decided = says_dark({d: by_window[d] for d in chosen})
         counts[name] = counts.get(name, 0) + (decided != dark)
     return counts
 

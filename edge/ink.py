@@ -61,17 +61,17 @@ def dark_ink(gray: np.ndarray) -> bool:
     no window sees dark strokes in it.)
     """
     whole = skews(gray)
-    if _says_dark(whole):
+    if says_dark(whole):
         return True
     box = sheet(gray) if min(whole.values(), default=0.0) < 0 else None
     if box is None:
         return False
     x, y, w, h = box
-    return _says_dark(skews(gray[y:y + h, x:x + w]))
+    return says_dark(skews(gray[y:y + h, x:x + w]))
 
 
-def _says_dark(skew_by_window: dict[int, float]) -> bool:
-    """The most decided window's verdict."""
+def says_dark(skew_by_window: dict[int, float]) -> bool:
+    """The most decided window's verdict (of `skews`' windows, or any subset of them)."""
     return max(skew_by_window.values(), key=abs, default=0.0) < 0
 
 
