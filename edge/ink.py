@@ -18,6 +18,7 @@ NOISE_SIGMA = 1.4826     # median absolute deviation x this = standard deviation
 SHEET_SHARE = (0.02, 0.9)    # a sheet on a darker table covers this share of the image (more: it fills it)
 SHEET_FILL = 0.85        # and this much of the rectangle around it (a page, a card; not a stroke)
 SHEET_SIDE = 16          # and is at least this many pixels across (inside its blurred edge)
+FLAT_TILES = 32          # a flat surround is seen in tiles this fraction of the long side (threshold)
 SHEET_LOOK = 64          # the sheet is looked for on a copy this many pixels on its long side
 
 
@@ -119,8 +120,9 @@ def skews(gray: np.ndarray, windows: tuple[int, ...] = SKEW_WINDOWS) -> dict[int
     return out
 
 
-def ink_image(gray: np.ndarray, dark: bool, kernel: int) -> np.ndarray:
-    """Bright-ink-on-black image with the lighting removed.
+def ink_image(gray: np.ndarray, dark: bool, kernel: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Bright-ink-on-black image with the lighting removed, and where it is off the page (None:
+    nowhere known).
 
     The paper's brightness is what a closing leaves (a max then a min filter wider than any
     stroke): it follows shadows, vignetting and gradients, and keeps a hard edge hard, so a dark
@@ -134,12 +136,13 @@ def ink_image(gray: np.ndarray, dark: bool, kernel: int) -> np.ndarray:
     pad = kernel // 2 + 1
     background = _unpad(cv2.morphologyEx(_extrapolated(gray, pad), op, se), pad)
     if not dark:
-        return cv2.subtract(gray, background)
+        return cv2.subtract(gray, background), None
     depth = cv2.subtract(background, gray).astype(np.uint16)
     ink = np.minimum(depth * 255 // np.maximum(background, DIM_PAPER), 255).astype(np.uint8)
     bright = percentiles(background, (90,))[0]
-    ink[background < OFF_PAPER * bright] = 0
-    return ink
+    off_page = background < OFF_PAPER * bright
+    ink[off_page] = 0
+    return ink, off_page
 
 
 def _extrapolated(gray: np.ndarray, pad: int) -> np.ndarray:
@@ -154,14 +157,29 @@ def _unpad(image: np.ndarray, pad: int) -> np.ndarray:
     return image[pad:image.shape[0] - pad, pad:image.shape[1] - pad]
 
 
-def threshold(ink: np.ndarray) -> tuple[int, int]:
+def threshold(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | None = None) -> tuple[int, int]:
     """(level, low): the ink level is Otsu's, but never below the noise floor (a blank page must
     give no digits) and never far above it (on a page with bold print, Otsu splits print from
     paper and loses a faint pen). The low level, where a stroke's faint joins still count, stays
-    above the noise, or noise would join into pieces that reach the level somewhere."""
-    otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    above the noise, or noise would join into pieces that reach the level somewhere.
+
+    A flat surround as bright as the paper (a smooth desk, clipped highlights) has no noise:
+    counted in, it puts the floor under the paper's texture, which then passes for ink. So when
+    a textured sheet lies in one (`_flat`) and the sheet is mostly paper by the whole image's
+    level, the levels are measured on the sheet. A digital image's or a clean scan's paper is as
+    flat as any surround, and there it counts. Off the page the ink is zero by rule, and counts."""
     hist = np.bincount(ink.ravel(), minlength=256)
-    med = int(np.searchsorted(np.cumsum(hist), hist.sum() / 2))
+    level, low = _levels(hist)
+    flat = _flat(ink, gray, off_page)
+    if flat.any() and _median(hist - flat) < level:
+        level, low = _levels(hist - flat)
+    return level, low
+
+
+def _levels(hist: np.ndarray) -> tuple[int, int]:
+    """`threshold`'s levels for ink whose histogram is `hist`."""
+    otsu = _otsu(hist)
+    med = _median(hist)
     distance = np.abs(np.arange(256) - med)          # median absolute deviation, from the histogram
     order = np.argsort(distance, kind="stable")
     mad = distance[order][np.searchsorted(np.cumsum(hist[order]), hist.sum() / 2)]
@@ -169,6 +187,52 @@ def threshold(ink: np.ndarray) -> tuple[int, int]:
     floor = max(med + MIN_CONTRAST, med + 5 * noise)
     level = int(max(floor, min(otsu, OTSU_CAP * floor)))
     return level, int(max(level // 2, med + 3 * noise))
+
+
+def _median(hist: np.ndarray) -> int:
+    """The median of the values whose histogram is `hist`."""
+    return int(np.searchsorted(np.cumsum(hist), hist.sum() / 2))
+
+
+def _flat(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | None) -> np.ndarray:
+    """The histogram of the ink in the flat surround of a textured sheet: the tiles (1/FLAT_TILES
+    of the long side, at least 4 px) on the page where the image is one flat colour, when the
+    rest is one near-rectangular region (SHEET_FILL of the rectangle around it: a sheet, not a
+    digit's strokes in a digital image, whose paper is as flat as any surround)."""
+    h, w = gray.shape
+    none = np.zeros(256, np.int64)
+    if max(h, w) < 4 * FLAT_TILES:
+        return none
+    t = max(h, w) // FLAT_TILES
+    H, W = h // t * t, w // t * t
+    # max - min over a t x t window, read at each tile's centre: the tile's own spread
+    spread = cv2.morphologyEx(gray, cv2.MORPH_GRADIENT, cv2.getStructuringElement(cv2.MORPH_RECT, (t, t)))
+    flat = spread[t // 2:H:t, t // 2:W:t] == 0
+    if off_page is not None:
+        flat &= ~off_page[t // 2:H:t, t // 2:W:t]
+    if not flat.any() or flat.all():
+        return none
+    _, labels, stats, _ = cv2.connectedComponentsWithStats((~flat).astype(np.uint8), connectivity=8)
+    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    outline, _ = cv2.findContours((labels == i).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    _, (rw, rh), _ = cv2.minAreaRect(np.concatenate(outline))
+    if stats[i, cv2.CC_STAT_AREA] < SHEET_FILL * (rw + 1) * (rh + 1):     # tiles are cells: +1 each way
+        return none
+    inside = ink[:H, :W].reshape(H // t, t, W // t, t).transpose(0, 2, 1, 3)[flat]
+    return np.bincount(inside.ravel(), minlength=256)
+
+
+def _otsu(hist: np.ndarray) -> int:
+    """Otsu's threshold of a 256-bin histogram (OpenCV's rule: the first level of the largest
+    between-class variance, values above it are the bright class)."""
+    p = hist / max(1, hist.sum())
+    q1 = np.cumsum(p)
+    m1 = np.cumsum(p * np.arange(256))
+    q2 = 1 - q1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma = (m1[-1] * q1 - m1) ** 2 / (q1 * q2)
+    sigma[(np.minimum(q1, q2) < 1.2e-7) | ~np.isfinite(sigma)] = 0
+    return int(np.argmax(sigma))
 
 
 def pieces(ink: np.ndarray, level: int, low: int, allowed: np.ndarray | None = None

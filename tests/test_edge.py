@@ -44,6 +44,25 @@ def test_blank_paper_gives_no_digits():
     assert find_digits(np.full((480, 640, 3), 200, np.uint8)) == []
 
 
+def test_ink_level_is_otsus_and_ignores_a_flat_surround():
+    """The ink level's Otsu, computed from a histogram that leaves flat tiles out, is OpenCV's on
+    any image; and a textured page padded with a flat surround keeps the page's own level (the
+    surround counted in put it at 50 against 61 when this was written)."""
+    from edge.ink import _otsu, ink_image, threshold
+    rng = np.random.default_rng(3)
+    for i in range(300):
+        a = np.clip(rng.normal(rng.uniform(0, 255), rng.uniform(0.5, 60), (40, 50)), 0, 255).astype(np.uint8)
+        if i % 2:
+            a[rng.random(a.shape) < rng.uniform(0, 1)] = 0
+        assert _otsu(np.bincount(a.ravel(), minlength=256)) == int(cv2.threshold(a, 0, 255, cv2.THRESH_OTSU)[0])
+    paper = np.clip(rng.normal(200, 6, (240, 320)), 0, 255).astype(np.uint8)
+    cv2.putText(paper, "1234", (20, 160), cv2.FONT_HERSHEY_SIMPLEX, 3.0, 60, 3)
+    framed = cv2.copyMakeBorder(paper, 240, 240, 320, 320, cv2.BORDER_CONSTANT, value=210)
+    (ink, off_page), (framed_ink, framed_off_page) = ink_image(paper, True, 81), ink_image(framed, True, 81)
+    alone, padded = threshold(ink, paper, off_page), threshold(framed_ink, framed, framed_off_page)
+    assert abs(padded[0] - alone[0]) <= 0.1 * alone[0], (alone, padded)
+
+
 def test_both_polarities_read_the_same(mnist, model):
     (_, _), (x, y) = mnist
     rng = np.random.default_rng(1)
