@@ -1,7 +1,8 @@
 """Real photos of paper: this reader beside Tesseract 5, scored the same way, on one core.
 
 python -m bench.photos [--photos DIR] [--psm 3 4 6 11 12] [--sides 640 1280 1920] [--turns 3 6 10]
-                       [--keystones 5 10] [--tables 25 50] [--out results.json] [--examples DIR]
+                       [--keystones 5 10] [--tables 25 50] [--table-noise SIGMA] [--out results.json]
+                       [--examples DIR]
 DIR holds images and a labels.json (default: $PHOTOS_DIR or ../shared/datasets/real-photos).
 Both readers get the same decoded image (EXIF orientation applied); Tesseract runs with a digits
 whitelist and one thread, once per page-segmentation mode, and the mode that reads the most
@@ -14,7 +15,8 @@ plausible camera: blurred, noisy and JPEG-compressed, see CAMERA_LOOK), and turn
 minus 3, 6 and 10 degrees (--turns: a page photographed askew), and in perspective, its far edge
 5 and 10 % shorter at each end (--keystones: a page photographed from below, and from its left),
 and with more of the table around it in the same frame (--tables: 25 and 50 % of its width and
-height added on every side, then scaled back to its size: the page photographed from further away).
+height added on every side, then scaled back to its size: the page photographed from further away;
+--table-noise gives that table a camera's noise, default none: one flat colour).
 --examples DIR writes the README's annotated pictures, made only from the MIT-licensed photos.
 """
 from __future__ import annotations
@@ -109,14 +111,26 @@ def keystone(image: np.ndarray, percent: float, far: str = "top") -> np.ndarray:
                                borderMode=cv2.BORDER_CONSTANT, borderValue=edge_colour(image))
 
 
-def on_table(image: np.ndarray, percent: float, same_frame: bool = True) -> np.ndarray:
+def on_table(image: np.ndarray, percent: float, same_frame: bool = True, noise: float = 0.0) -> np.ndarray:
     """The photo with `percent` % of its width and of its height more table on every side, in the
     colour of its edge; scaled back to the photo's own size (`same_frame`): the same camera, further
-    away, the page 1 / (1 + 2 percent / 100) as large each way."""
+    away, the page 1 / (1 + 2 percent / 100) as large each way. With `noise`, the added table has
+    Gaussian noise of that many grey levels (seeded), as a camera sees a smooth desk; the photo's
+    own part keeps the noise it has."""
     h, w = image.shape[:2]
     dy, dx = round(percent / 100 * h), round(percent / 100 * w)
     wider = cv2.copyMakeBorder(image, dy, dy, dx, dx, cv2.BORDER_CONSTANT, value=edge_colour(image))
-    return cv2.resize(wider, (w, h), interpolation=cv2.INTER_AREA) if same_frame else wider
+    if same_frame:
+        wider = cv2.resize(wider, (w, h), interpolation=cv2.INTER_AREA)
+    if not noise:
+        return wider
+    H, W = wider.shape[:2]
+    f = W / (w + 2 * dx)
+    grain = np.random.default_rng(0).normal(0, noise, (H, W)).astype(np.float32)
+    grain[round(dy * f):round((dy + h) * f), round(dx * f):round((dx + w) * f)] = 0
+    if wider.ndim == 3:
+        grain = grain[..., None]
+    return np.clip(np.rint(wider + grain), 0, 255).astype(np.uint8)
 
 
 def views(folder: Path, out: Path, makers: dict[str, Callable[[np.ndarray], np.ndarray]]) -> dict[str, Path]:
@@ -180,13 +194,13 @@ def examples(folder: Path, model: Path, out: Path, long_side: int = 900) -> list
 
 def run(folder: Path, model: Path, modes: tuple[int, ...], sides: tuple[int, ...] = CAMERA_SIDES,
         turns: tuple[int, ...] = TURNS, keystones: tuple[int, ...] = KEYSTONES,
-        tables: tuple[int, ...] = TABLES) -> dict | None:
+        tables: tuple[int, ...] = TABLES, table_noise: float = 0.0) -> dict | None:
     if not (folder / "labels.json").is_file():
         print(f"bench.photos: no labelled photos at {folder} (set PHOTOS_DIR); skipped", file=sys.stderr)
         return None
     mine = ours(folder, model)
     result = {"folder": str(folder), "reader": {"totals": totals(mine), "table": photo_table(mine)},
-              "frames": {}, "camera": {}, "turned": {}, "keystone": {}, "table": {}}
+              "frames": {}, "camera": {}, "turned": {}, "keystone": {}, "table": {}, "table_noise": table_noise}
     with tempfile.TemporaryDirectory() as tmp:
         for side, path in framed(folder, sides, Path(tmp)).items():
             at_side = ours(path, model)
@@ -194,7 +208,7 @@ def run(folder: Path, model: Path, modes: tuple[int, ...], sides: tuple[int, ...
         makers = {f"camera{side}": partial(through_camera, side=side) for side in sides}
         makers |= {f"turn{sign}{a}": partial(turn, degrees=int(f"{sign}{a}")) for a in turns for sign in "+-"}
         makers |= {f"keystone-{far}{k}": partial(keystone, percent=k, far=far) for k in keystones for far in ("top", "left")}
-        makers |= {f"table{t}": partial(on_table, percent=t) for t in tables}
+        makers |= {f"table{t}": partial(on_table, percent=t, noise=table_noise) for t in tables}
         made = views(folder, Path(tmp), makers)
         for side in sides:
             seen = ours(made[f"camera{side}"], model)
@@ -235,7 +249,8 @@ def markdown(r: dict) -> str:
              for a, t in r.get("turned", {}).items()]
     rows += [(f"this reader, photo in perspective, far edge {k} % shorter at each end (from below; from the left)", t["totals"])
              for k, t in r.get("keystone", {}).items()]
-    rows += [(f"this reader, photo with {p} % of its width and height more table around it, same frame", t["totals"])
+    grain = f" (noise {r['table_noise']:g})" if r.get("table_noise") else ""
+    rows += [(f"this reader, photo with {p} % of its width and height more table{grain} around it, same frame", t["totals"])
              for p, t in r.get("table", {}).items()]
     if "tesseract" in r:
         t = r["tesseract"]
@@ -261,6 +276,8 @@ def main(argv=None) -> int:
                    help="also read the photos in perspective, the far edge this many %% shorter at each end")
     p.add_argument("--tables", type=int, nargs="*", default=list(TABLES),
                    help="also read the photos with this many %% of their width and height more table on every side")
+    p.add_argument("--table-noise", type=float, default=0.0, metavar="SIGMA",
+                   help="give that table Gaussian noise of SIGMA grey levels (default 0: one flat colour)")
     p.add_argument("--out", type=Path, help="write the figures here as JSON")
     p.add_argument("--examples", type=Path, metavar="DIR",
                    help="write annotated pictures of the MIT-licensed photos here (the README's)")
@@ -276,8 +293,10 @@ def main(argv=None) -> int:
         p.error("--keystones must lie in 0..49 (per cent at each end)")
     if not all(0 <= t <= 200 for t in args.tables):
         p.error("--tables must lie in 0..200 (per cent of the width and height)")
+    if not 0 <= args.table_noise <= 50:
+        p.error("--table-noise must lie in 0..50 (grey levels)")
     r = run(args.photos, args.model, tuple(args.psm), tuple(args.sides), tuple(args.turns), tuple(args.keystones),
-            tuple(args.tables))
+            tuple(args.tables), args.table_noise)
     if r is None:
         return 0
     print(markdown(r))

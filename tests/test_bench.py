@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -102,3 +103,19 @@ def test_polarity_windows_decide_one_digit_images_and_frames(mnist_dir, tmp_path
     assert rows["2 16 64"] == ["0", "0  <- edge.ink.SKEW_WINDOWS"], r.stdout
     assert int(rows["16"][0]) > 0 and int(rows["64"][0]) > 0, r.stdout
     assert rows["the reader (edge.ink.dark_ink)"] == ["0", "0"], r.stdout
+
+
+def test_more_table_keeps_the_photo_and_gives_only_the_table_noise():
+    """bench.photos' further-away view: the page shrinks to 1 / (1 + 2 p) each way in the middle of
+    the frame, the added table is the photo's edge colour, and --table-noise changes the table only."""
+    from bench.photos import on_table
+    rng = np.random.default_rng(0)
+    photo = rng.integers(100, 200, (90, 120, 3)).astype(np.uint8)
+    photo[0], photo[-1], photo[:, 0], photo[:, -1] = 230, 230, 230, 230
+    flat, noisy = on_table(photo, 50), on_table(photo, 50, noise=2.0)
+    assert flat.shape == noisy.shape == photo.shape
+    assert (flat[:20] == 230).all() and (flat[:, :30] == 230).all()       # a quarter each way is table
+    page = (slice(23, 67), slice(31, 89))                                  # inside the photo's part
+    assert np.array_equal(flat[page], noisy[page])
+    table = noisy[:20].astype(float)
+    assert 1.5 < table.std() < 2.5 and abs(table.mean() - 230) < 0.5
