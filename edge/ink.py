@@ -165,14 +165,14 @@ def threshold(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | None = N
 
     A flat surround as bright as the paper (a smooth desk, clipped highlights) has no noise:
     counted in, it puts the floor under the paper's texture, which then passes for ink. So when
-    a textured sheet lies in one (`_flat`) and the sheet is mostly paper by the whole image's
+    a textured sheet lies in one (`_flat_surround`) and the sheet is mostly paper by the whole image's
     level, the levels are measured on the sheet. A digital image's or a clean scan's paper is as
     flat as any surround, and there it counts. Off the page the ink is zero by rule, and counts."""
     hist = np.bincount(ink.ravel(), minlength=256)
     level, low = _levels(hist)
-    flat = _flat(ink, gray, off_page)
-    if flat.any() and _median(hist - flat) < level:
-        level, low = _levels(hist - flat)
+    surround = _flat_surround(ink, gray, off_page)
+    if surround.any() and _median(hist - surround) < level:
+        level, low = _levels(hist - surround)
     return level, low
 
 
@@ -194,7 +194,7 @@ def _median(hist: np.ndarray) -> int:
     return int(np.searchsorted(np.cumsum(hist), hist.sum() / 2))
 
 
-def _flat(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | None) -> np.ndarray:
+def _flat_surround(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | None) -> np.ndarray:
     """The histogram of the ink in the flat surround of a textured sheet: the tiles (1/FLAT_TILES
     of the long side, at least 4 px) on the page where the image is one flat colour, when the
     rest is one near-rectangular region (SHEET_FILL of the rectangle around it: a sheet, not a
