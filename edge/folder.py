@@ -12,7 +12,7 @@ import multiprocessing as mp
 import signal
 import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
@@ -155,9 +155,17 @@ def _pooled(chunks: Iterable[list[Entry]], settings: Settings, workers: int) -> 
 
     pool, pending, chunks = new_pool(), deque(), iter(chunks)
 
+    def submit(chunk: list[Entry]) -> Future:
+        try:
+            return pool.submit(classify_chunk, chunk)
+        except BrokenProcessPool as e:   # a worker died since the last result: its result() will say so
+            failed = Future()
+            failed.set_exception(e)
+            return failed
+
     def fill() -> None:       # a few chunks ahead per worker: busy workers, bounded memory
         while len(pending) < 2 * workers and (chunk := next(chunks, None)) is not None:
-            pending.append((chunk, pool.submit(classify_chunk, chunk)))
+            pending.append((chunk, submit(chunk)))
 
     try:
         fill()
@@ -171,12 +179,12 @@ def _pooled(chunks: Iterable[list[Entry]], settings: Settings, workers: int) -> 
                 pool, rows = new_pool(), []
                 for entry in chunk:
                     try:
-                        rows += pool.submit(classify_chunk, [entry]).result()
+                        rows += submit([entry]).result()
                     except BrokenProcessPool:
                         pool.shutdown(wait=True, cancel_futures=True)
                         pool = new_pool()
                         rows.append(Row(entry.path, status="error", error=WORKER_DIED))
-                pending = deque((c, pool.submit(classify_chunk, c)) for c, _ in pending)
+                pending = deque((c, submit(c)) for c, _ in pending)
             yield from rows
             fill()
     finally:

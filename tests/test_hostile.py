@@ -183,7 +183,8 @@ def test_hostile_files_get_rows_without_hanging_or_exhausting_memory(tmp_path, d
     assert peak_kb(r.stderr) < 400 * 1024, r.stderr     # 5 GB and 2 GB before
 
 
-def test_a_killed_worker_costs_no_rows(tmp_path, mnist, published_model):
+@pytest.mark.parametrize("noticed", [False, True], ids=["seen-by-a-result", "seen-by-a-submit"])
+def test_a_killed_worker_costs_no_rows(tmp_path, mnist, published_model, noticed):
     import multiprocessing as mp
     from edge.folder import Settings, classify_iter
     from edge.images import find_images
@@ -199,6 +200,8 @@ def test_a_killed_worker_costs_no_rows(tmp_path, mnist, published_model):
             victim = mp.active_children()[0].pid
             os.kill(victim, signal.SIGKILL)
             killed.append(victim)
+            if noticed:                     # let the pool see the death before the next submit
+                threading.Event().wait(1.0)
     assert killed and [r.path for r in rows] == [e.path for e in entries]
     assert sum(r.status == "ok" for r in rows) >= len(entries) - 64    # at most the chunk it held
 
