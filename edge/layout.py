@@ -22,6 +22,7 @@ TILT_SPAN = 15.0         # a page tilted up to this many degrees is levelled
 TILT_MIN = 2.0           # below this the rows tolerate the tilt (levelling would only resample)
 TILT_PIECES = 6          # the tilt of fewer character-shaped pieces than this is not measured
 TILT_GAIN = 1.1          # levelled rows must be this much sharper than the unlevelled ones
+CUT_SHARE = 0.25         # a piece the frame's edge cuts is read only if it is this large a share of the frame
 RULE_SLOPE = 0.35        # a rule's piece is at most this tall for its width (tilted 15 degrees, a digit on it)
 
 
@@ -155,6 +156,15 @@ def plausible(boxes: list[Box], height: float, smallest: float) -> list[Box]:
     what is far taller than the text (a leftover rule), hairlines (the fringe of a page edge)."""
     return [b for b in boxes if max(smallest, SMALLEST * height) <= b.h <= TALLEST * height
             and HAIRLINE * height <= b.w <= WIDEST * min(b.h, height)]
+
+
+def uncut(boxes: list[Box], shape: tuple[int, int]) -> list[Box]:
+    """Drop pieces the image's edge cuts: what lies half outside the picture (a digit, a grid line,
+    a shadow) reads as some other digit, a 4's stem as a 1. A piece that is a large share of the
+    frame (CUT_SHARE of its height or width) stays: a crop, or a frame the digit fills."""
+    H, W = shape
+    return [b for b in boxes if not ((b.x <= 0 or b.y <= 0 or b.right >= W or b.bottom >= H)
+                                     and b.h < CUT_SHARE * H and b.w < CUT_SHARE * W)]
 
 
 def rows(boxes: list[Box]) -> list[list[Box]]:

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from .ink import dark_ink, ink_image, pieces, threshold, to_gray
-from .layout import SPECK, Box, merge_broken, plausible, row_tilt, rule_tilt, rows as text_rows, text_height
+from .layout import SPECK, Box, merge_broken, plausible, row_tilt, rule_tilt, rows as text_rows, text_height, uncut
 from .lines import page_rules, remove_lines
 from .touching import split_boxes
 
@@ -214,7 +214,8 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, np.ndarray, li
         return page, to_page, [[whole]]
     specks = max(2, SPECK * height)
     boxes = [b for b in boxes if b.h >= specks or b.w >= specks]
-    return page, to_page, text_rows(plausible(merge_broken(boxes, height), height, smallest * f))
+    boxes = uncut(plausible(merge_broken(boxes, height), height, smallest * f), page.ink.shape)
+    return page, to_page, text_rows(boxes)
 
 
 def _in_input(b: Box, to_page: np.ndarray) -> tuple[int, int, int, int]:
