@@ -138,14 +138,16 @@ def merge_broken(boxes: list[Box], height: float) -> list[Box]:
         merged = False
         boxes.sort(key=lambda b: b.x)
         out: list[Box] = []
+        rights = np.empty(len(boxes), np.int64)     # out's right edges (a page has thousands of pieces)
         for box in boxes:
-            for k in range(len(out) - 1, -1, -1):
-                other = out[k]
-                if other.right > box.x and same_digit(other, box):
-                    out[k] = other.union(box)
+            for k in np.flatnonzero(rights[:len(out)] > box.x)[::-1]:
+                if same_digit(out[k], box):
+                    out[k] = out[k].union(box)
+                    rights[k] = out[k].right
                     merged = True
                     break
             else:
+                rights[len(out)] = box.right
                 out.append(box)
         boxes = out
     return boxes
