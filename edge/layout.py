@@ -47,6 +47,13 @@ class Box(NamedTuple):
         return Box(x0, y0, x1 - x0, y1 - y0, self.area + other.area)
 
 
+def at_edge(x, y, w, h, shape: tuple[int, int]):
+    """Whether pieces at x, y, w, h (numbers, or arrays of them) touch the image's edge, where it
+    may cut them."""
+    H, W = shape
+    return (x <= 0) | (y <= 0) | (x + w >= W) | (y + h >= H)
+
+
 def text_height(boxes: np.ndarray, shape: tuple[int, int], smallest: float = 3) -> float | None:
     """The height of the page's handwriting from its pieces: a high percentile of the heights of
     the pieces shaped like characters, never the tallest (one rule, box or page edge would
@@ -54,9 +61,8 @@ def text_height(boxes: np.ndarray, shape: tuple[int, int], smallest: float = 3) 
     larger, and what is measured against this height (rules, specks) must spare its strokes."""
     if not len(boxes):
         return None
-    H, W = shape
     x, y, w, h = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
-    inside = (x > 0) & (y > 0) & (x + w < W) & (y + h < H)
+    inside = ~at_edge(x, y, w, h, shape)
     shaped = (h >= smallest) & (w <= 2.0 * h) & (h <= 12 * np.maximum(w, 1))
     heights = h[inside & shaped]
     if not len(heights):    # a crop the digit fills touches the border
@@ -165,7 +171,7 @@ def uncut(boxes: list[Box], shape: tuple[int, int]) -> list[Box]:
     a shadow) reads as some other digit, a 4's stem as a 1. A piece that is a large share of the
     frame (CUT_SHARE of its height or width) stays: a crop, or a frame the digit fills."""
     H, W = shape
-    return [b for b in boxes if not ((b.x <= 0 or b.y <= 0 or b.right >= W or b.bottom >= H)
+    return [b for b in boxes if not (at_edge(b.x, b.y, b.w, b.h, shape)
                                      and b.h < CUT_SHARE * H and b.w < CUT_SHARE * W)]
 
 
