@@ -86,23 +86,32 @@ def sheet(gray: np.ndarray) -> tuple[int, int, int, int] | None:
     f = min(1.0, SHEET_LOOK / max(h, w))
     small = cv2.resize(gray, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
     _, bright = cv2.threshold(cv2.medianBlur(small, 3), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
-    if n < 2:
+    region = _largest_region(bright, connectivity=4)
+    if region is None:
         return None
-    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    x, y, bw, bh, area = (int(v) for v in stats[i])
+    (x, y, bw, bh, area), (rw, rh) = region
     least, most = SHEET_SHARE
-    if not least * bright.size <= area <= most * bright.size:
-        return None
-    outline, _ = cv2.findContours((labels == i).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    _, (rw, rh), _ = cv2.minAreaRect(np.concatenate(outline))
-    if area < SHEET_FILL * rw * rh:
+    if not least * bright.size <= area <= most * bright.size or area < SHEET_FILL * rw * rh:
         return None
     # Inside the filter's reach (two pixels of the copy) there is only the sheet.
     x0, y0, x1, y1 = (round(v / f) for v in (x + 2, y + 2, x + bw - 2, y + bh - 2))
     if min(x1 - x0, y1 - y0) < SHEET_SIDE:
         return None
     return x0, y0, x1 - x0, y1 - y0
+
+
+def _largest_region(mask: np.ndarray, connectivity: int
+                    ) -> tuple[tuple[int, int, int, int, int], tuple[float, float]] | None:
+    """The largest connected region of a 0/1 `mask`: its x, y, w, h and area, and the sides of the
+    least rectangle around its outline (through pixel centres: a full w x h block gives w-1 x h-1),
+    against which a sheet is told from a stroke. None when the mask is empty."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=connectivity)
+    if n < 2:
+        return None
+    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    outline, _ = cv2.findContours((labels == i).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    _, sides, _ = cv2.minAreaRect(np.concatenate(outline))
+    return tuple(int(v) for v in stats[i]), sides
 
 
 def skews(gray: np.ndarray, windows: tuple[int, ...] = SKEW_WINDOWS) -> dict[int, float]:
@@ -212,11 +221,8 @@ def _flat_surround(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | Non
         flat &= ~off_page[t // 2:H:t, t // 2:W:t]
     if not flat.any() or flat.all():
         return none
-    _, labels, stats, _ = cv2.connectedComponentsWithStats((~flat).astype(np.uint8), connectivity=8)
-    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    outline, _ = cv2.findContours((labels == i).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    _, (rw, rh), _ = cv2.minAreaRect(np.concatenate(outline))
-    if stats[i, cv2.CC_STAT_AREA] < SHEET_FILL * (rw + 1) * (rh + 1):     # tiles are cells: +1 each way
+    (*_, area), (rw, rh) = _largest_region((~flat).astype(np.uint8), connectivity=8)
+    if area < SHEET_FILL * (rw + 1) * (rh + 1):     # tiles are cells: +1 each way
         return none
     inside = ink[:H, :W].reshape(H // t, t, W // t, t).transpose(0, 2, 1, 3)[flat]
     return np.bincount(inside.ravel(), minlength=256)
