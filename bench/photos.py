@@ -71,13 +71,13 @@ def frame(image: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA) if scale < 1 else image
 
 
-def through_camera(image: np.ndarray, side: int) -> np.ndarray:
+def through_camera(image: np.ndarray, side: int, seed: int | None = None) -> np.ndarray:
     """The photo as a `side` px frame from a camera, not a perfect scaler: blurred by lens and
-    demosaicing, with sensor noise (seeded) and JPEG-compressed as a USB camera's MJPEG is
-    (CAMERA_LOOK). One plausible camera, not a measured one."""
+    demosaicing, with sensor noise (seeded: `side` unless `seed`) and JPEG-compressed as a USB
+    camera's MJPEG is (CAMERA_LOOK). One plausible camera, not a measured one."""
     blur, noise, quality = CAMERA_LOOK
     seen = cv2.GaussianBlur(frame(image, side).astype(np.float32), (0, 0), blur)
-    seen += np.random.default_rng(side).normal(0, noise, seen.shape).astype(np.float32)
+    seen += np.random.default_rng(side if seed is None else seed).normal(0, noise, seen.shape).astype(np.float32)
     jpeg = cv2.imencode(".jpg", np.clip(np.rint(seen), 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
     return cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED)
 

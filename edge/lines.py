@@ -18,6 +18,8 @@ GAP = 0.15                  # dotted and dashed rules: gaps this many text heigh
 BRIDGE = 0.15               # a stroke crossing a removed rule is bridged over this many text heights
 RULE_THICKNESS = 0.05       # before the text height is known: a page-long rule is this thin for its length
 PAGE_RULE_THICKNESS = 0.01  # and at most this fraction of the page's side
+BOX_SIDE = 0.85             # a drawn box: ink along this share of two rows and of both sides between them
+BOX_LEAST = 8               # (pixels) smaller pieces are not looked at as boxes
 
 
 def _runs(mask: np.ndarray, length: int, horizontal: bool, gap: int = 1) -> np.ndarray:
@@ -78,6 +80,25 @@ def _thin(runs: np.ndarray, mask: np.ndarray, horizontal: bool, thickest: float,
     thin = ink <= limit * length
     thin[0] = False
     return thin[labels].astype(np.uint8)
+
+
+def drawn_boxes(mask: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Which pieces hold a drawn rectangle: a form's box or a table's cell too short to be a rule,
+    perhaps fused with its printed label or its digits in a blurred frame. Two nearly full rows
+    half the piece's height apart or more, and ink down both sides between them; a digit rarely
+    has such corners (6 of MNIST's 10,000 test digits: square 0s and 8s). For the text height
+    only: a form's boxes are many and taller than its handwriting."""
+    found = np.zeros(len(boxes), bool)
+    for i in np.flatnonzero((boxes[:, 2] >= BOX_LEAST) & (boxes[:, 3] >= BOX_LEAST)):
+        x, y, w, h = (int(v) for v in boxes[i, :4])
+        crop = mask[y:y + h, x:x + w] > 0
+        full = np.flatnonzero(crop.mean(1) >= BOX_SIDE)
+        if len(full) < 2 or full[-1] - full[0] < 0.5 * h:
+            continue
+        between = crop[full[0]:full[-1] + 1]
+        band = max(1, round(0.1 * min(w, h)))
+        found[i] = min(between[:, :band].any(1).mean(), between[:, -band:].any(1).mean()) >= BOX_SIDE
+    return found
 
 
 def page_rules(mask: np.ndarray) -> np.ndarray:

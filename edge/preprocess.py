@@ -22,7 +22,7 @@ import numpy as np
 
 from .ink import dark_ink, ink_image, pieces, threshold, to_gray
 from .layout import SPECK, Box, merge_broken, plausible, row_tilt, rule_tilt, rows as text_rows, text_height, uncut
-from .lines import page_rules, remove_lines
+from .lines import drawn_boxes, page_rules, remove_lines
 from .touching import split_boxes
 
 # One OpenCV thread per process: frames are small, so a thread pool costs more than it saves;
@@ -37,6 +37,7 @@ FIRST_LOOK_SIDE = 800    # (photos over twice this size get a first look at this
 SMALL_TEXT_PX = 16       # text shorter than this on the first look is measured again closer (up to FIRST_LOOK_SIDE)
 TEXT_PX = 48             # then digits are found where they are about this tall (MNIST's are 20 of 28)
 MAX_SIDE = 2400          # but never on more than this long side (time, memory)
+REMEASURE = 0.75         # text measured this much shorter once the lines are out was their height, not its own
 MIN_DIGIT_PX = 8         # nothing shorter than this, in the input's pixels, is a digit (but in a tiny crop):
                          # MNIST digits 8 px tall read 98 %, 7 px 96 %, 6 px 86 % (python -m bench.heights --floor 5)
 
@@ -160,13 +161,25 @@ def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float) 
     mask, boxes = pieces(ink, level, low)
     rules = page_rules(mask)
     unruled = pieces(ink, level, low, allowed=mask & (1 - rules))[1] if rules.any() else boxes
-    height = text_height(unruled, gray.shape, max(3.0, smallest))
+    least = max(3.0, smallest)
+    # (A form's boxes are many and taller than its handwriting; but what is all boxes is measured.)
+    height = (text_height(unruled[~drawn_boxes(mask, unruled)], gray.shape, least)
+              or text_height(unruled, gray.shape, least))
     if guess:   # the first look could not see small print; at this scale it can, so measure again
         height = float(np.clip(height or guess, 0.7 * guess, 1.5 * guess))
     if height:
         clean, lines = remove_lines(mask, height)
         if lines.any():
-            mask, boxes = pieces(ink, level, low, allowed=clean)
+            cleaned, boxes = pieces(ink, level, low, allowed=clean)
+            # A grid's pieces or a box fused with its printed label may have set the height: were
+            # the pieces much shorter without the lines they took out, take the lines out again
+            # for the pieces' height. (At a guessed scale the height is the first look's, kept.)
+            again = None if guess else text_height(boxes, gray.shape, least)
+            if again and again < REMEASURE * height:
+                height = again
+                clean, lines = remove_lines(mask, height)
+                cleaned, boxes = pieces(ink, level, low, allowed=clean)
+            mask = cleaned
     return Page(ink, level, mask, boxes, height)
 
 
