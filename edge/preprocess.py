@@ -149,6 +149,13 @@ class Page:
     text_height: float | None
 
 
+def _handwriting_height(mask: np.ndarray, boxes: np.ndarray, least: float) -> float | None:
+    """The text height, drawn boxes left out: a form's boxes are many and taller than its
+    handwriting. (But what is all boxes is measured: a tiny crop of one boxed digit.)"""
+    return (text_height(boxes[~drawn_boxes(mask, boxes)], mask.shape, least)
+            or text_height(boxes, mask.shape, least))
+
+
 def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float) -> Page:
     """Ink, lines removed, pieces; `guess` is the text height in these pixels, if known;
     `smallest` is the least height a digit can have here (MIN_DIGIT_PX of the input)."""
@@ -162,9 +169,7 @@ def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float) 
     rules = page_rules(mask)
     unruled = pieces(ink, level, low, allowed=mask & (1 - rules))[1] if rules.any() else boxes
     least = max(3.0, smallest)
-    # (A form's boxes are many and taller than its handwriting; but what is all boxes is measured.)
-    height = (text_height(unruled[~drawn_boxes(mask, unruled)], gray.shape, least)
-              or text_height(unruled, gray.shape, least))
+    height = _handwriting_height(mask, unruled, least)
     if guess:   # the first look could not see small print; at this scale it can, so measure again
         height = float(np.clip(height or guess, 0.7 * guess, 1.5 * guess))
     if height:
@@ -174,7 +179,7 @@ def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float) 
             # A grid's pieces or a box fused with its printed label may have set the height: were
             # the pieces much shorter without the lines they took out, take the lines out again
             # for the pieces' height. (At a guessed scale the height is the first look's, kept.)
-            again = None if guess else text_height(boxes, gray.shape, least)
+            again = None if guess else _handwriting_height(cleaned, boxes, least)
             if again and again < REMEASURE * height:
                 height = again
                 clean, lines = remove_lines(mask, height)
