@@ -20,6 +20,7 @@ RULE_THICKNESS = 0.05       # before the text height is known: a page-long rule 
 PAGE_RULE_THICKNESS = 0.01  # and at most this fraction of the page's side
 BOX_SIDE = 0.85             # a drawn box: ink along this share of two rows and of both sides between them
 BOX_LEAST = 8               # (pixels) smaller pieces are not looked at as boxes
+SIDE_STRENGTH = 1.65        # a "box side" this many times as strong as the rules' ink is a pen stroke in a grid cell
 
 
 def _runs(mask: np.ndarray, length: int, horizontal: bool, gap: int = 1) -> np.ndarray:
@@ -44,20 +45,29 @@ def _ink_on(runs: np.ndarray, mask: np.ndarray, horizontal: bool) -> np.ndarray:
     return cv2.dilate(runs, np.ones(across, np.uint8)) & mask
 
 
-def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int) -> np.ndarray:
+def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int,
+               ink: np.ndarray | None = None, limit: float = 0.0) -> np.ndarray:
     """The vertical runs that end on a horizontal line at both ends: the sides of boxes, cells
-    and grid squares. A digit's stroke may touch one rule (a 1 standing on a line), rarely two."""
+    and grid squares. A digit's stroke may touch one rule (a 1 standing on a line), rarely two.
+    With `ink` (its strength on the ink's pixels, 0 elsewhere), a side is also drawn no stronger
+    than `limit` (90th percentile): a 1 or a 9's stem written in pen in a square of a faint
+    printed grid ends on two rules too."""
     if not vertical.any():
         return vertical
     n, labels, stats, _ = cv2.connectedComponentsWithStats(vertical, connectivity=8)
     near = cv2.dilate(horizontal, np.ones((2 * reach + 1, 3), np.uint8))
-    H = vertical.shape[0]
+    H, W = vertical.shape
     keep = np.zeros(n, bool)
     for i in range(1, n):
         x, y, w, h = stats[i, :4]
         top = near[y:min(H, y + reach + 1), x:x + w].any()
         bottom = near[max(0, y + h - reach - 1):y + h, x:x + w].any()
         keep[i] = top and bottom
+        if keep[i] and ink is not None:
+            x0, x1 = max(0, x - 1), min(W, x + w + 1)       # the ink a run covers: a pixel either side
+            on = cv2.dilate((labels[y:y + h, x0:x1] == i).astype(np.uint8), np.ones((1, 3), np.uint8))
+            strength = ink[y:y + h, x0:x1][(on > 0) & (ink[y:y + h, x0:x1] > 0)]
+            keep[i] = not len(strength) or np.percentile(strength, 90) <= limit
     return keep[labels].astype(np.uint8)
 
 
@@ -111,16 +121,23 @@ def page_rules(mask: np.ndarray) -> np.ndarray:
             | _ink_on(_thin(_runs(mask, side / 4, False, gap), mask, False, thickest, True), mask, False))
 
 
-def remove_lines(mask: np.ndarray, text_height: float) -> tuple[np.ndarray, np.ndarray]:
-    """(mask without lines, the line pixels). `mask` is uint8 0/1 ink."""
+def remove_lines(mask: np.ndarray, text_height: float, ink: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(mask without lines, the line pixels). `mask` is uint8 0/1 ink; with `ink` (its strength),
+    a box side must be drawn like the rules (`_box_sides`)."""
     gap = max(1, int(GAP * text_height))
     thickest = 2 + LINE_THICKNESS * text_height     # (and a rule in a photo is 2 px at the least)
-    horizontal = _thin(_runs(mask, H_RUN * text_height, True, gap), mask, True, thickest)
+    rules = _thin(_runs(mask, H_RUN * text_height, True, gap), mask, True, thickest)
+    horizontal = _ink_on(rules, mask, True)
     vertical = _thin(_runs(mask, H_RUN * text_height, False, gap), mask, False, thickest)
-    if horizontal.any():    # box sides stand between horizontal rules
+    if rules.any():     # box sides stand between horizontal rules, drawn like them
         short = _thin(_runs(mask, V_RUN * text_height, False), mask, False, thickest)
-        vertical |= _box_sides(short, horizontal, reach=1)
-    horizontal, vertical = _ink_on(horizontal, mask, True), _ink_on(vertical, mask, False)
+        if ink is None:
+            vertical |= _box_sides(short, rules, reach=1)
+        else:
+            limit = SIDE_STRENGTH * float(np.percentile(ink[horizontal > 0], 90))
+            vertical |= _box_sides(short, rules, reach=1, ink=np.where(mask > 0, ink, 0), limit=limit)
+    vertical = _ink_on(vertical, mask, False)
     lines = horizontal | vertical
     kept = mask & (1 - lines)
     # Bridge strokes that cross a removed line: a line pixel with ink just above and below

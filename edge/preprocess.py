@@ -173,7 +173,9 @@ def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float) 
     if guess:   # the first look could not see small print; at this scale it can, so measure again
         height = float(np.clip(height or guess, 0.7 * guess, 1.5 * guess))
     if height:
-        clean, lines = remove_lines(mask, height)
+        # Box sides are told from pen strokes by their ink at the working scale only: on a first
+        # look's small copy a thin rule is dimmed by the shrinking, and a box side looks stronger.
+        clean, lines = remove_lines(mask, height, ink if guess else None)
         if lines.any():
             cleaned, boxes = pieces(ink, level, low, allowed=clean)
             # A grid's pieces or a box fused with its printed label may have set the height: were
