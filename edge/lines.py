@@ -66,7 +66,8 @@ def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int,
         if keep[i] and ink is not None:
             x0, x1 = max(0, x - 1), min(W, x + w + 1)       # the ink a run covers: a pixel either side
             on = cv2.dilate((labels[y:y + h, x0:x1] == i).astype(np.uint8), np.ones((1, 3), np.uint8))
-            strength = ink[y:y + h, x0:x1][(on > 0) & (ink[y:y + h, x0:x1] > 0)]
+            crop = ink[y:y + h, x0:x1]
+            strength = crop[(on > 0) & (crop > 0)]
             keep[i] = not len(strength) or np.percentile(strength, 90) <= limit
     return keep[labels].astype(np.uint8)
 
@@ -132,11 +133,11 @@ def remove_lines(mask: np.ndarray, text_height: float, ink: np.ndarray | None = 
     vertical = _thin(_runs(mask, H_RUN * text_height, False, gap), mask, False, thickest)
     if rules.any():     # box sides stand between horizontal rules, drawn like them
         short = _thin(_runs(mask, V_RUN * text_height, False), mask, False, thickest)
-        if ink is None:
-            vertical |= _box_sides(short, rules, reach=1)
-        else:
-            limit = SIDE_STRENGTH * float(np.percentile(ink[horizontal > 0], 90))
-            vertical |= _box_sides(short, rules, reach=1, ink=np.where(mask > 0, ink, 0), limit=limit)
+        strength, limit = None, 0.0
+        if ink is not None:
+            strength = np.where(mask > 0, ink, 0)
+            limit = SIDE_STRENGTH * float(np.percentile(strength[horizontal > 0], 90))
+        vertical |= _box_sides(short, rules, 1, strength, limit)
     vertical = _ink_on(vertical, mask, False)
     lines = horizontal | vertical
     kept = mask & (1 - lines)
