@@ -64,10 +64,10 @@ def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int,
         bottom = near[max(0, y + h - reach - 1):y + h, x:x + w].any()
         keep[i] = top and bottom
         if keep[i] and ink is not None:
-            x0, x1 = max(0, x - 1), min(W, x + w + 1)       # the ink a run covers: a pixel either side
-            on = cv2.dilate((labels[y:y + h, x0:x1] == i).astype(np.uint8), np.ones((1, 3), np.uint8))
+            x0, x1 = max(0, x - 1), min(W, x + w + 1)       # the run and a pixel either side
             crop = ink[y:y + h, x0:x1]
-            strength = crop[(on > 0) & (crop > 0)]
+            on = _ink_on((labels[y:y + h, x0:x1] == i).astype(np.uint8), (crop > 0).astype(np.uint8), False)
+            strength = crop[on > 0]
             keep[i] = not len(strength) or np.percentile(strength, 90) <= limit
     return keep[labels].astype(np.uint8)
 
