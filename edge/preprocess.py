@@ -38,6 +38,7 @@ SMALL_TEXT_PX = 16       # text shorter than this on the first look is measured 
 TEXT_PX = 48             # then digits are found where they are about this tall (MNIST's are 20 of 28)
 MAX_SIDE = 2400          # but never on more than this long side (time, memory)
 REMEASURE = 0.75         # text measured this much shorter once the lines are out was their height, not its own
+MEASURED_AGAIN = (0.7, 1.1)       # measured again at the working scale, the text height stays within this range of the first look's
 MIN_DIGIT_PX = 8         # nothing shorter than this, in the input's pixels, is a digit (but in a tiny crop):
                          # MNIST digits 8 px tall read 98 %, 7 px 96 %, 6 px 86 % (python -m bench.heights --floor 5)
 
@@ -170,8 +171,10 @@ def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float) 
     unruled = pieces(ink, level, low, allowed=mask & (1 - rules))[1] if rules.any() else boxes
     least = max(3.0, smallest)
     height = _handwriting_height(mask, unruled, least)
-    if guess:   # the first look could not see small print; at this scale it can, so measure again
-        height = float(np.clip(height or guess, 0.7 * guess, 1.5 * guess))
+    if guess:   # the first look could not see small print; at this scale it can, so measure again.
+        # Much taller here is not the text: a table the page-wide test kept whole (its rules tilted
+        # or broken by a camera's noise) and big print, once noise has fused the small print.
+        height = float(np.clip(height or guess, MEASURED_AGAIN[0] * guess, MEASURED_AGAIN[1] * guess))
     if height:
         # Box sides are told from pen strokes by their ink at the working scale only: on a first
         # look's small copy a thin rule is dimmed by the shrinking, and a box side looks stronger.
