@@ -38,7 +38,7 @@ SMALL_TEXT_PX = 16       # text shorter than this on the first look is measured 
 TEXT_PX = 48             # then digits are found where they are about this tall (MNIST's are 20 of 28)
 MAX_SIDE = 2400          # but never on more than this long side (time, memory)
 REMEASURE = 0.75         # text measured this much shorter once the lines are out was their height, not its own
-MEASURED_AGAIN = (0.7, 1.1)       # measured again at the working scale, the text height stays within this range of the first look's
+MEASURED_AGAIN = (0.7, 1.1)  # at the working scale the text height is kept within this range of the first look's
 MIN_DIGIT_PX = 8         # nothing shorter than this, in the input's pixels, is a digit (but in a tiny crop):
                          # MNIST digits 8 px tall read 98 %, 7 px 96 %, 6 px 86 % (python -m bench.heights --floor 5)
 

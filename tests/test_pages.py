@@ -307,7 +307,7 @@ def test_a_score_card_through_a_noisy_camera_keeps_its_text_height(model):
     """The score card as a 960 and a 1280 px camera frame: the noise fuses its small print, and a
     table whose tilted rules the page-wide test misses stays one piece, so the working scale
     measured the text up to 1.6 times the first look's and merged digits of two cells. Five noise
-    draws each read 191 of 10 x 32 when this was written, 218 after."""
+    draws at each size read 191 of 10 x 32 when this was written, 218 after."""
     from bench.photos import through_camera
     name = "OliverLengwinat_kniffel_1_orig.jpg"
     truth = json.loads((PHOTOS / "labels.json").read_text())[name]
