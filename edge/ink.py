@@ -20,6 +20,7 @@ SHEET_FILL = 0.85        # and this much of the rectangle around it (a page, a c
 SHEET_SIDE = 16          # and is at least this many pixels across (inside its blurred edge)
 FLAT_TILES = 32          # a flat surround is seen in tiles this fraction of the long side (threshold)
 SHEET_LOOK = 64          # the sheet is looked for on a copy this many pixels on its long side
+DARKER_NEAR = 0.8        # paper at most this bright, relative, a quarter of the closing away: a shadow's or a table's edge
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -129,7 +130,8 @@ def skews(gray: np.ndarray, windows: tuple[int, ...] = SKEW_WINDOWS) -> dict[int
     return out
 
 
-def ink_image(gray: np.ndarray, dark: bool, kernel: int) -> tuple[np.ndarray, np.ndarray | None]:
+def ink_image(gray: np.ndarray, dark: bool, kernel: int, text_scale: bool = False
+              ) -> tuple[np.ndarray, np.ndarray | None]:
     """Bright-ink-on-black image with the lighting removed, and where it is off the page (None:
     nowhere known).
 
@@ -138,20 +140,49 @@ def ink_image(gray: np.ndarray, dark: bool, kernel: int) -> tuple[np.ndarray, np
     table around the page or a cast shadow never turns into ink. Dark ink is measured as a
     fraction of the paper's brightness (a stroke in shadow is as dark, relatively, as in light);
     off the paper (far darker than the page) there is no ink. Light ink (chalk) is measured
-    above what an opening leaves.
+    above what an opening leaves. With `text_scale` (`kernel` is then a little under a digit's
+    height) a shadow's and a table's corners are kept out too (`_dark_corners`).
     """
-    se = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
-    op = cv2.MORPH_CLOSE if dark else cv2.MORPH_OPEN
-    pad = kernel // 2 + 1
-    background = _unpad(cv2.morphologyEx(_extrapolated(gray, pad), op, se), pad)
+    background = _closed(gray, kernel, cv2.MORPH_CLOSE if dark else cv2.MORPH_OPEN)
     if not dark:
         return cv2.subtract(gray, background), None
-    depth = cv2.subtract(background, gray).astype(np.uint16)
-    ink = np.minimum(depth * 255 // np.maximum(background, DIM_PAPER), 255).astype(np.uint8)
+    ink = _depth(gray, background, background)
     bright = percentiles(background, (90,))[0]
     off_page = background < OFF_PAPER * bright
     ink[off_page] = 0
+    if text_scale:
+        ink = _dark_corners(gray, background, ink, kernel)
     return ink, off_page
+
+
+def _closed(gray: np.ndarray, kernel: int, op: int) -> np.ndarray:
+    """A closing (or opening) by a `kernel`-wide square, the image's gradients continued past its edge."""
+    se = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
+    pad = kernel // 2 + 1
+    return _unpad(cv2.morphologyEx(_extrapolated(gray, pad), op, se), pad)
+
+
+def _depth(gray: np.ndarray, paper: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """How much darker than `paper` each pixel is, as a fraction (of 255) of `scale`'s brightness."""
+    depth = cv2.subtract(paper, gray).astype(np.uint16)
+    return np.minimum(depth * 255 // np.maximum(scale, DIM_PAPER), 255).astype(np.uint8)
+
+
+def _dark_corners(gray: np.ndarray, background: np.ndarray, ink: np.ndarray, kernel: int) -> np.ndarray:
+    """`ink` without the corners of a much darker region. The closing's square bridges a rounded
+    or slanted corner of a shadow, or of the table where a shadow meets the page's edge: there it
+    takes the shadow for paper and the shadow's curved edge for ink, a thin crescent read as a 1.
+    Within a quarter of the square's width of paper at most DARKER_NEAR times as bright, the ink
+    is also measured against a closing half as wide, which follows the curve and is still wider
+    than a stroke at the text's scale."""
+    reach = max(1, kernel // 4)
+    se = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * reach + 1, 2 * reach + 1))
+    darkest = cv2.erode(background, se, borderType=cv2.BORDER_REPLICATE)
+    near = darkest.astype(np.float32) < DARKER_NEAR * background
+    if not near.any():
+        return ink
+    narrow = _depth(gray, _closed(gray, max(3, kernel // 2) | 1, cv2.MORPH_CLOSE), background)
+    return np.where(near, np.minimum(ink, narrow), ink)
 
 
 def _extrapolated(gray: np.ndarray, pad: int) -> np.ndarray:

@@ -164,7 +164,7 @@ def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float) 
     # Wider than any stroke: 0.8 digit heights, or before the height is known, a quarter of the
     # side (one digit may fill a crop or a frame held close to the camera).
     k = 0.8 * guess if guess else side / 4
-    ink, off_page = ink_image(gray, dark, kernel=max(5, int(k)) | 1)
+    ink, off_page = ink_image(gray, dark, kernel=max(5, int(k)) | 1, text_scale=bool(guess))
     level, low = threshold(ink, gray, off_page)
     mask, boxes = pieces(ink, level, low)
     rules = page_rules(mask)
