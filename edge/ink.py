@@ -279,13 +279,13 @@ def pieces(ink: np.ndarray, level: int, low: int, allowed: np.ndarray | None = N
     The low level keeps faint joins inside a stroke; the high level rejects paper texture.
     Returns the low-level ink mask (uint8 0/1) and an (n, 5) array of x, y, w, h, area.
     """
-    joined = (ink > low).astype(np.uint8)
+    joined = cv2.threshold(ink, low, 1, cv2.THRESH_BINARY)[1]       # ink > low, as 0/1
     if allowed is not None:
         joined &= allowed
     n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
-    above = np.bincount(labels[(ink > level) & (joined > 0)], minlength=n)
+    above = np.bincount(labels[ink > level], minlength=n)     # (label 0, not joined, is dropped below)
     # A stroke is mostly above the level; noise joined at the low level reaches it in a few pixels.
     strong = above >= STRONG_SHARE * stats[:, cv2.CC_STAT_AREA]
     strong &= above > 0
     strong[0] = False
-    return strong[labels].astype(np.uint8), stats[strong]
+    return strong.astype(np.uint8)[labels], stats[strong]

@@ -84,13 +84,14 @@ def _thin(runs: np.ndarray, mask: np.ndarray, horizontal: bool, thickest: float,
     n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
     reach = int(thickest) + 1
     across = (2 * reach + 1, 1) if horizontal else (1, 2 * reach + 1)
-    near = cv2.dilate(labels.astype(np.float32), np.ones(across, np.uint8)).astype(np.int64)
-    ink = np.bincount(near[(mask > 0) & (near > 0)], minlength=n)
+    # Each pixel takes the largest run label within reach across it (labels are exact in 16 bits, or float32)
+    near = cv2.dilate(labels.astype(np.uint16 if n < 1 << 16 else np.float32), np.ones(across, np.uint8))
+    ink = np.bincount(near[mask > 0].astype(np.int64), minlength=n)      # (0, no run, is dropped below)
     length = stats[:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT].astype(np.float64)
     limit = np.minimum(RULE_THICKNESS * length, thickest) if for_length else thickest
     thin = ink <= limit * length
     thin[0] = False
-    return thin[labels].astype(np.uint8)
+    return thin.astype(np.uint8)[labels]
 
 
 def drawn_boxes(mask: np.ndarray, boxes: np.ndarray) -> np.ndarray:
