@@ -178,7 +178,7 @@ def _dark_corners(gray: np.ndarray, background: np.ndarray, ink: np.ndarray, ker
     reach = max(1, kernel // 4)
     se = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * reach + 1, 2 * reach + 1))
     darkest = cv2.erode(background, se, borderType=cv2.BORDER_REPLICATE)
-    near = darkest.astype(np.float32) < DARKER_NEAR * background
+    near = darkest < DARKER_NEAR * background
     if not near.any():
         return ink
     narrow = _depth(gray, _closed(gray, max(3, kernel // 2) | 1, cv2.MORPH_CLOSE), background)
