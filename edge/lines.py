@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .ink import components
+
 H_RUN = 1.6                 # a straight run this many text heights long is a rule, never a digit's stroke
 V_RUN = 0.5                 # vertical runs this long between two horizontal rules are box sides
 LINE_THICKNESS = 0.25       # a rule's ink is no thicker than this many text heights (a bold stroke is)
@@ -54,7 +56,7 @@ def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int,
     printed grid ends on two rules too."""
     if not vertical.any():
         return vertical
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(vertical, connectivity=8)
+    n, labels, stats = components(vertical)
     near = cv2.dilate(horizontal, np.ones((2 * reach + 1, 3), np.uint8))
     H, W = vertical.shape
     keep = np.zeros(n, bool)
@@ -69,7 +71,7 @@ def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int,
             on = _ink_on((labels[y:y + h, x0:x1] == i).astype(np.uint8), (crop > 0).astype(np.uint8), False)
             strength = crop[on > 0]
             keep[i] = not len(strength) or np.percentile(strength, 90) <= limit
-    return keep[labels].astype(np.uint8)
+    return np.take(keep.astype(np.uint8), labels)
 
 
 def _thin(runs: np.ndarray, mask: np.ndarray, horizontal: bool, thickest: float,
@@ -81,7 +83,7 @@ def _thin(runs: np.ndarray, mask: np.ndarray, horizontal: bool, thickest: float,
     stroke is a run, but the stroke around it is thick."""
     if not runs.any():
         return runs
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+    n, labels, stats = components(runs)
     reach = int(thickest) + 1
     across = (2 * reach + 1, 1) if horizontal else (1, 2 * reach + 1)
     # Each pixel takes the largest run label within reach across it (labels are exact in 16 bits, or float32)
@@ -91,7 +93,7 @@ def _thin(runs: np.ndarray, mask: np.ndarray, horizontal: bool, thickest: float,
     limit = np.minimum(RULE_THICKNESS * length, thickest) if for_length else thickest
     thin = ink <= limit * length
     thin[0] = False
-    return thin.astype(np.uint8)[labels]
+    return np.take(thin.astype(np.uint8), labels)
 
 
 def drawn_boxes(mask: np.ndarray, boxes: np.ndarray) -> np.ndarray:
