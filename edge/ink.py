@@ -119,14 +119,14 @@ def skews(gray: np.ndarray, windows: tuple[int, ...] = SKEW_WINDOWS) -> dict[int
     """The skewness of each pixel's deviation from the mean of a window 1/d of the long side wide,
     for each d in `windows` (0 for a flat image)."""
     h, w = gray.shape
-    level = gray.astype(np.float32)
     out = {}
     for div in windows:
         k = max(3, (max(h, w) // div) | 1)
-        local = level - cv2.blur(gray, (k, k))
-        square = local * local
-        spread = float(np.mean(square))
-        out[div] = float(np.mean(square * local)) / spread ** 1.5 if spread > 0 else 0.0
+        local = cv2.subtract(gray, cv2.blur(gray, (k, k)), dtype=cv2.CV_32F)
+        square = cv2.multiply(local, local)
+        # Whole numbers below 2**24, summed in double by OpenCV: exact, so every machine agrees.
+        spread = cv2.sumElems(square)[0] / gray.size
+        out[div] = cv2.sumElems(cv2.multiply(square, local))[0] / gray.size / spread ** 1.5 if spread > 0 else 0.0
     return out
 
 
