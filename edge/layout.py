@@ -13,6 +13,9 @@ SPECK = 0.25             # pieces smaller than this many text heights both ways 
 TEXT_PERCENTILE = 90     # the text height is this percentile of character-shaped pieces' heights
 MERGE_HEIGHT = 1.3       # strokes merge into one digit no taller than this many text heights
 MERGE_GAP = 0.2          # ... when they overlap in x and are at most this far apart in y
+LOCAL_REACH = 3.0        # the text around a piece: level with it, this many text heights left or right
+LOCAL_LEAST = 3          # and at least this many digit-shaped pieces there
+LOCAL_DIGIT = 0.6        # two pieces one above the other, each this share of the text around, are two digits
 SMALLEST = 0.3           # a digit is at least this many text heights tall
 TALLEST = 2.5            # and at most this many
 WIDEST = 3.0             # and no wider than this many heights (its own, and the text's)
@@ -128,17 +131,41 @@ def _sharpest(cx: np.ndarray, cy: np.ndarray, step: float) -> float:
 def merge_broken(boxes: list[Box], height: float) -> list[Box]:
     """Merge the strokes of one digit (the detached bar of a 5 or 7, a broken loop): boxes that
     overlap mostly in x and nearly touch in y, or overlap in area; never into more than a digit's
-    height, so a column of digits or a long stroke does not chain everything together."""
+    height, so a column of digits or a long stroke does not chain everything together.
+
+    A digit's height is the page's text height, or where the text is smaller (the far end of a
+    page seen in perspective, a row of small handwriting) the height of the text around: two small
+    digits one above the other are not one digit, though together they are no taller than the
+    page's."""
+    found: list[np.ndarray] = []      # the pieces' centres and heights, when first asked for
+
+    def text_around(merged: Box) -> float:
+        """The text height beside `merged`: of the digit-shaped pieces level with it, within
+        LOCAL_REACH text heights left or right and outside it (the page's, with too few)."""
+        if not found:
+            x, y, w, h = np.array([b[:4] for b in pieces], float).T
+            found.extend([x + w / 2, y + h / 2, h, (h >= SMALLEST * height) & (w <= 2.0 * h)])
+        cx, cy, hs, shaped = found
+        near = (shaped & (np.abs(cx - (merged.x + merged.w / 2)) <= LOCAL_REACH * height)
+                & (cy >= merged.y) & (cy <= merged.bottom)
+                & ~((cx >= merged.x) & (cx <= merged.right)))
+        return float(np.percentile(hs[near], TEXT_PERCENTILE)) if near.sum() >= LOCAL_LEAST else height
+
     def same_digit(a: Box, b: Box) -> bool:
-        if max(a.bottom, b.bottom) - min(a.y, b.y) > MERGE_HEIGHT * height:
+        tall = max(a.bottom, b.bottom) - min(a.y, b.y)
+        if tall > MERGE_HEIGHT * height:
             return False
+        if min(a.bottom, b.bottom) <= max(a.y, b.y) and tall > MERGE_HEIGHT * min(a.h, b.h):
+            local = text_around(a.union(b))     # one above the other, each perhaps a digit
+            if tall > MERGE_HEIGHT * local and min(a.h, b.h) >= LOCAL_DIGIT * local:
+                return False
         overlap_x = min(a.right, b.right) - max(a.x, b.x)
         overlap_y = min(a.bottom, b.bottom) - max(a.y, b.y)
         if overlap_x > 0.5 * min(a.w, b.w) and -overlap_y < MERGE_GAP * height:
             return True
         return overlap_x > 0 and overlap_y > 0 and overlap_x * overlap_y > 0.3 * min(a.w * a.h, b.w * b.h)
 
-    boxes = list(boxes)
+    boxes = pieces = list(boxes)
     merged = True
     while merged:      # a sweep in x finds the candidates: both tests need the boxes to overlap in x
         merged = False
