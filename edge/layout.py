@@ -14,7 +14,7 @@ TEXT_PERCENTILE = 90     # the text height is this percentile of character-shape
 MERGE_HEIGHT = 1.3       # strokes merge into one digit no taller than this many text heights
 MERGE_GAP = 0.2          # ... when they overlap in x and are at most this far apart in y
 LOCAL_REACH = 3.0        # the text around a piece: level with it, this many text heights left or right
-LOCAL_LEAST = 3          # and at least this many digit-shaped pieces there
+LOCAL_LEAST = 3          # and at least this many character-shaped pieces there
 LOCAL_DIGIT = 0.6        # two pieces one above the other, each this share of the text around, are two digits
 SMALLEST = 0.3           # a digit is at least this many text heights tall
 TALLEST = 2.5            # and at most this many
@@ -66,13 +66,19 @@ def text_height(boxes: np.ndarray, shape: tuple[int, int], smallest: float = 3) 
         return None
     x, y, w, h = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
     inside = ~at_edge(x, y, w, h, shape)
-    shaped = (h >= smallest) & (w <= 2.0 * h) & (h <= 12 * np.maximum(w, 1))
+    shaped = character_shaped(w, h, smallest)
     heights = h[inside & shaped]
     if not len(heights):    # a crop the digit fills touches the border
         heights = h[shaped]
     if not len(heights):
         return None
     return float(np.percentile(heights, TEXT_PERCENTILE))
+
+
+def character_shaped(w: np.ndarray, h: np.ndarray, smallest: float) -> np.ndarray:
+    """Which pieces of widths `w` and heights `h` are shaped like characters: at least `smallest`
+    tall, at most twice as wide as tall (not a rule), at most 12 times as tall as wide (not a hairline)."""
+    return (h >= smallest) & (w <= 2.0 * h) & (h <= 12 * np.maximum(w, 1))
 
 
 def row_tilt(boxes: np.ndarray, height: float) -> float | None:
@@ -140,11 +146,11 @@ def merge_broken(boxes: list[Box], height: float) -> list[Box]:
     found: list[np.ndarray] = []      # the pieces' centres and heights, when first asked for
 
     def text_around(merged: Box) -> float:
-        """The text height beside `merged`: of the digit-shaped pieces level with it, within
+        """The text height beside `merged`: of the character-shaped pieces level with it, within
         LOCAL_REACH text heights left or right and outside it (the page's, with too few)."""
         if not found:
             x, y, w, h = np.array([b[:4] for b in pieces], float).T
-            found.extend([x + w / 2, y + h / 2, h, (h >= SMALLEST * height) & (w <= 2.0 * h)])
+            found.extend([x + w / 2, y + h / 2, h, character_shaped(w, h, SMALLEST * height)])
         cx, cy, hs, shaped = found
         near = (shaped & (np.abs(cx - (merged.x + merged.w / 2)) <= LOCAL_REACH * height)
                 & (cy >= merged.y) & (cy <= merged.bottom)
