@@ -34,7 +34,7 @@ def _runs(mask: np.ndarray, length: int, horizontal: bool, gap: int = 1) -> np.n
     thick = cv2.dilate(mask, np.ones(across, np.uint8))
     if gap > 1:
         thick = cv2.morphologyEx(thick, cv2.MORPH_CLOSE, np.ones(along, np.uint8))
-    # No row (column) with that much ink has no such run; counting is cheaper than the opening.
+    # A row (column) holding less ink than `length` holds no such run; counting is cheaper than opening.
     if cv2.reduce(thick, 1 if horizontal else 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).max() < length:
         return np.zeros_like(thick)
     line = (1, length) if horizontal else (length, 1)
