@@ -18,6 +18,7 @@ NOISE_SIGMA = 1.4826     # median absolute deviation x this = standard deviation
 SHEET_SHARE = (0.02, 0.9)    # a sheet on a darker table covers this share of the image (more: it fills it)
 SHEET_FILL = 0.85        # and this much of the rectangle around it (a page, a card; not a stroke)
 SHEET_SIDE = 16          # and is at least this many pixels across (inside its blurred edge)
+FLAT_SPREADS = (4, 0)    # a surround is flat within this many grey levels (a camera's noise on a desk), else exactly
 FLAT_TILES = 32          # a flat surround is seen in tiles this fraction of the long side (threshold)
 SHEET_LOOK = 64          # the sheet is looked for on a copy this many pixels on its long side
 DARKER_NEAR = 0.8        # paper at most this bright, relative, a quarter of the closing away: a shadow's or a table's edge
@@ -203,7 +204,7 @@ def threshold(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | None = N
     paper and loses a faint pen). The low level, where a stroke's faint joins still count, stays
     above the noise, or noise would join into pieces that reach the level somewhere.
 
-    A flat surround as bright as the paper (a smooth desk, clipped highlights) has no noise:
+    A flat surround as bright as the paper (a smooth desk, clipped highlights) has little or no noise:
     counted in, it puts the floor under the paper's texture, which then passes for ink. So when
     a textured sheet lies in one (`_flat_surround`) and the sheet is mostly paper by the whole image's
     level, the levels are measured on the sheet. A digital image's or a clean scan's paper is as
@@ -238,7 +239,11 @@ def _flat_surround(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | Non
     """The histogram of the ink in the flat surround of a textured sheet: the tiles (1/FLAT_TILES
     of the long side, at least 4 px) on the page where the image is one flat colour, when the
     rest is one near-rectangular region (SHEET_FILL of the rectangle around it: a sheet, not a
-    digit's strokes in a digital image, whose paper is as flat as any surround)."""
+    digit's strokes in a digital image, whose paper is as flat as any surround).
+
+    Flat is first within a few grey levels (FLAT_SPREADS): a plain desk seen with a camera's noise
+    is as smooth as that, and its noise would otherwise set the floor under the paper's texture.
+    Where the sheet's own smooth paper then breaks its rectangle, only exactly flat tiles count."""
     h, w = gray.shape
     none = np.zeros(256, np.int64)
     if max(h, w) < 4 * FLAT_TILES:
@@ -247,16 +252,18 @@ def _flat_surround(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | Non
     H, W = h // t * t, w // t * t
     # max - min over a t x t window, read at each tile's centre: the tile's own spread
     spread = cv2.morphologyEx(gray, cv2.MORPH_GRADIENT, cv2.getStructuringElement(cv2.MORPH_RECT, (t, t)))
-    flat = spread[t // 2:H:t, t // 2:W:t] == 0
-    if off_page is not None:
-        flat &= ~off_page[t // 2:H:t, t // 2:W:t]
-    if not flat.any() or flat.all():
-        return none
-    (*_, area), (rw, rh) = _largest_region((~flat).astype(np.uint8), connectivity=8)
-    if area < SHEET_FILL * (rw + 1) * (rh + 1):     # tiles are cells: +1 each way
-        return none
-    inside = ink[:H, :W].reshape(H // t, t, W // t, t).transpose(0, 2, 1, 3)[flat]
-    return np.bincount(inside.ravel(), minlength=256)
+    for most in FLAT_SPREADS:
+        flat = spread[t // 2:H:t, t // 2:W:t] <= most
+        if off_page is not None:
+            flat &= ~off_page[t // 2:H:t, t // 2:W:t]
+        if not flat.any() or flat.all():
+            continue
+        (*_, area), (rw, rh) = _largest_region((~flat).astype(np.uint8), connectivity=8)
+        if area < SHEET_FILL * (rw + 1) * (rh + 1):     # tiles are cells: +1 each way
+            continue
+        inside = ink[:H, :W].reshape(H // t, t, W // t, t).transpose(0, 2, 1, 3)[flat]
+        return np.bincount(inside.ravel(), minlength=256)
+    return none
 
 
 def _otsu(hist: np.ndarray) -> int:
