@@ -81,6 +81,16 @@ def read(model: DigitModel, image: np.ndarray) -> str:
     return reading.read(model, image)[0].text
 
 
+def truth_of(name: str) -> str:
+    """The labels of one of the shared real photos."""
+    return json.loads((PHOTOS / "labels.json").read_text())[name]
+
+
+def labelled_photo(name: str) -> tuple[np.ndarray, str]:
+    """One of the shared real photos, decoded as the folder reader decodes it, and its labels."""
+    return read_image(str(PHOTOS / name)), truth_of(name)
+
+
 def test_generated_pages_on_a_table_are_read(mnist, model):
     """Floors, not targets: ruled, squared, boxed and plain sheets in perspective with a shadow.
     The printed heading ("Name / Class / Date") is not rejected yet, so extras stay bounded, not zero."""
@@ -168,8 +178,7 @@ def test_real_score_card_further_away_is_read_as_dark_ink(model):
     image = cv2.imread(str(PHOTOS / name))
     for percent in (50, 100):
         assert dark_ink(first_look(to_gray(on_table(image, percent)))[0]), percent
-    truth = json.loads((PHOTOS / "labels.json").read_text())[name]
-    s = score(truth, read(model, on_table(image, 50)))
+    s = score(truth_of(name), read(model, on_table(image, 50)))
     assert s.right >= 10, s
 
 
@@ -310,8 +319,7 @@ def test_a_score_card_through_a_noisy_camera_keeps_its_text_height(model):
     draws at each size read 191 of 10 x 32 when this was written, 218 after."""
     from bench.photos import through_camera
     name = "OliverLengwinat_kniffel_1_orig.jpg"
-    truth = json.loads((PHOTOS / "labels.json").read_text())[name]
-    card = read_image(str(PHOTOS / name))
+    card, truth = labelled_photo(name)
     right = [score(truth, read(model, through_camera(card, side, seed))).right for side in (960, 1280) for seed in range(5)]
     assert sum(right) >= 210, right
 
@@ -322,8 +330,7 @@ def test_digits_in_pen_on_a_faint_dotted_grid_keep_their_strokes(model):
     as box sides once the page was smaller or askew: 88 of 6 x 17 read when this was written, 102 after."""
     from bench.photos import frame, keystone, turn
     name = "MrLokans_digits.jpg"
-    truth = json.loads((PHOTOS / "labels.json").read_text())[name]
-    grid = read_image(str(PHOTOS / name))
+    grid, truth = labelled_photo(name)
     views = [frame(grid, 640), turn(grid, 6), turn(grid, -6), turn(grid, 10), turn(grid, -10), keystone(grid, 10, "left")]
     right = [score(truth, read(model, v)).right for v in views]
     assert sum(right) >= 99, right
@@ -336,8 +343,7 @@ def test_the_corner_of_a_shadow_at_the_pages_edge_is_not_read_as_a_1(model):
     paper: crescents read as 1s, 14 extra digits over these nine views when this was written, 0 after."""
     from bench.photos import on_table, turn
     name = "niraj-dudani_wild_3.jpeg"
-    truth = json.loads((PHOTOS / "labels.json").read_text())[name]
-    photo = read_image(str(PHOTOS / name))
+    photo, truth = labelled_photo(name)
     views = [turn(photo, a) for a in (3, -3, 6, -6, 10, -10)] + [on_table(photo, t) for t in (25, 50, 100)]
     scores = [score(truth, read(model, v)) for v in views]
     assert sum(s.right for s in scores) >= 88, scores
@@ -351,8 +357,8 @@ def test_two_small_digits_one_above_the_other_at_a_pages_far_end_stay_two(model)
     in one digit's height and were merged into one: 94 of 120 right when this was written, 105 after."""
     from bench.photos import keystone
     name = "Keunyoung-Jung_digits.jpg"
-    truth = json.loads((PHOTOS / "labels.json").read_text())[name]
-    s = score(truth, read(model, keystone(read_image(str(PHOTOS / name)), 20, "top")))
+    photo, truth = labelled_photo(name)
+    s = score(truth, read(model, keystone(photo, 20, "top")))
     assert s.right >= 103 and s.extra <= 12, s
 
 
@@ -363,8 +369,7 @@ def test_a_page_on_a_plain_desk_seen_with_a_cameras_noise_is_read(model):
     texture and the page became one piece; 0 of 10 read at each distance when this was written."""
     from bench.photos import on_table
     name = "niraj-dudani_wild_2.jpeg"
-    truth = json.loads((PHOTOS / "labels.json").read_text())[name]
-    photo = read_image(str(PHOTOS / name))
+    photo, truth = labelled_photo(name)
     scores = [score(truth, read(model, on_table(photo, t, noise=1))) for t in (25, 50, 100)]
     assert sum(s.right for s in scores) >= 27 and sum(s.extra for s in scores) <= 1, scores
 
