@@ -252,10 +252,10 @@ def _flat_surround(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | Non
     H, W = h // t * t, w // t * t
     # max - min over a t x t window, read at each tile's centre: the tile's own spread
     spread = cv2.morphologyEx(gray, cv2.MORPH_GRADIENT, cv2.getStructuringElement(cv2.MORPH_RECT, (t, t)))
+    spread = spread[t // 2:H:t, t // 2:W:t]
+    on_page = True if off_page is None else ~off_page[t // 2:H:t, t // 2:W:t]
     for most in FLAT_SPREADS:
-        flat = spread[t // 2:H:t, t // 2:W:t] <= most
-        if off_page is not None:
-            flat &= ~off_page[t // 2:H:t, t // 2:W:t]
+        flat = (spread <= most) & on_page
         if not flat.any() or flat.all():
             continue
         (*_, area), (rw, rh) = _largest_region((~flat).astype(np.uint8), connectivity=8)
