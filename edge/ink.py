@@ -22,6 +22,7 @@ FLAT_SPREADS = (4, 0)    # a surround is flat within this many grey levels (a ca
 FLAT_TILES = 32          # a flat surround is seen in tiles this fraction of the long side (threshold)
 SHEET_LOOK = 64          # the sheet is looked for on a copy this many pixels on its long side
 DARKER_NEAR = 0.8        # paper at most this bright, relative, a quarter of the closing away: a shadow's or a table's edge
+GAP_REACH = 3            # (pixels, odd) a camera's blur fills the gap between strokes this close with faint ink
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -283,12 +284,13 @@ def pieces(ink: np.ndarray, level: int, low: int, allowed: np.ndarray | None = N
             ) -> tuple[np.ndarray, np.ndarray]:
     """Ink pieces by hysteresis: connected above `low`, kept if they reach `level`.
 
-    The low level keeps faint joins inside a stroke; the high level rejects paper texture.
+    The low level keeps faint joins inside a stroke; the high level rejects paper texture; and
+    no piece is joined through a gap between two strokes (`gaps`). `allowed` is a part of an
+    earlier mask of this ink, whose gaps are out already.
     Returns the low-level ink mask (uint8 0/1) and an (n, 5) array of x, y, w, h, area.
     """
     joined = cv2.threshold(ink, low, 1, cv2.THRESH_BINARY)[1]       # ink > low, as 0/1
-    if allowed is not None:
-        joined &= allowed
+    joined &= allowed if allowed is not None else 1 - gaps(ink, level, low)
     n, labels, stats = components(joined)
     above = np.bincount(labels[ink > level], minlength=n)     # (label 0, not joined, is dropped below)
     # A stroke is mostly above the level; noise joined at the low level reaches it in a few pixels.
@@ -296,6 +298,41 @@ def pieces(ink: np.ndarray, level: int, low: int, allowed: np.ndarray | None = N
     strong &= above > 0
     strong[0] = False
     return np.take(strong.astype(np.uint8), labels), stats[strong]
+
+
+# Lines GAP_REACH px long across a row, a column and the two diagonals, and the step along each.
+_GAP_LINES = ((np.ones((1, GAP_REACH), np.uint8), (0, 1)), (np.ones((GAP_REACH, 1), np.uint8), (1, 0)),
+              (np.eye(GAP_REACH, dtype=np.uint8), (1, 1)), (np.eye(GAP_REACH, dtype=np.uint8)[:, ::-1].copy(), (1, -1)))
+
+
+def gaps(ink: np.ndarray, level: int, low: int) -> np.ndarray:
+    """Where faint ink lies between two strokes (uint8 0/1): ink the low level joins but below the
+    ink level, and at most half as strong as the ink on both sides of it within GAP_REACH pixels,
+    along a row, a column or a diagonal. A camera's blur fills the gap between strokes drawn close
+    (a box's printed label and its rule, a digit and its box, two digits) with ink a fixed low
+    level joins into one piece. A stroke's own faint part with stronger ink on both sides (a pen's
+    skip) is cut too, and merged again with the digit's other strokes (layout.merge_broken)."""
+    found = np.zeros_like(ink)
+    faint = cv2.inRange(ink, low + 1, level)
+    x, y, w, h = cv2.boundingRect(faint)
+    if not w:
+        return found
+    # Only the faint pixels' box is looked at, with the ink GAP_REACH px around it (none off the image).
+    r, (H, W) = GAP_REACH, ink.shape
+    x0, y0, x1, y1 = max(0, x - r), max(0, y - r), min(W, x + w + r), min(H, y + h + r)
+    window = cv2.copyMakeBorder(ink[y0:y1, x0:x1], y0 - (y - r), y + h + r - y1, x0 - (x - r), x + w + r - x1,
+                                cv2.BORDER_CONSTANT, value=0)
+    inside = window[r:r + h, r:r + w]
+    twice = cv2.add(inside, inside)            # saturates at 255, where no side can be twice as strong
+    p = (r + 1) // 2                           # a max over 1..r px on a side: over r px (r odd) read p px away
+    hits = np.zeros_like(inside)
+    for kernel, (dy, dx) in _GAP_LINES:
+        near = cv2.dilate(window, kernel)
+        one = near[r + p * dy:r + p * dy + h, r + p * dx:r + p * dx + w]
+        other = near[r - p * dy:r - p * dy + h, r - p * dx:r - p * dx + w]
+        hits |= cv2.compare(twice, cv2.min(one, other), cv2.CMP_LT)
+    found[y:y + h, x:x + w] = (hits & faint[y:y + h, x:x + w]) >> 7      # 255 -> 1
+    return found
 
 
 def components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:

@@ -63,6 +63,29 @@ def test_ink_level_is_otsus_and_ignores_a_flat_surround():
     assert abs(padded[0] - alone[0]) <= 0.1 * alone[0], (alone, padded)
 
 
+def test_strokes_a_cameras_blur_joins_stay_apart_and_a_fading_stroke_stays_whole():
+    """A form's printed label just above its box's rule and a 1 written close to the box's side,
+    blurred as a camera blurs them: the faint ink between them reached the low level and made the
+    label, the 1 and the box one piece (at a blur of 1 px when this was written). A stroke that
+    fades along its length has no stronger ink on both sides of its faint end, and stays whole."""
+    from edge.ink import components, ink_image, pieces, threshold
+    for sigma in (0.7, 0.8, 1.0):
+        paper = np.full((120, 200), 200, np.uint8)
+        cv2.rectangle(paper, (20, 40), (180, 100), 60, 1)
+        cv2.putText(paper, "16", (28, 37), cv2.FONT_HERSHEY_PLAIN, 1.0, 60, 1)
+        cv2.line(paper, (25, 50), (25, 92), 40, 2)
+        for i in range(100):
+            cv2.circle(paper, (80 + i // 2, 70), 1, int(40 + 1.3 * i), -1)
+        seen = cv2.GaussianBlur(paper, (0, 0), sigma)
+        ink, off_page = ink_image(seen, True, 41)
+        level, low = threshold(ink, seen, off_page)
+        mask = pieces(ink, level, low)[0]
+        labels = components(mask)[1]
+        box, label = labels[40, 100], labels[25:39, 28:45][mask[25:39, 28:45] > 0]
+        assert box not in label and labels[70, 25] != box, sigma
+        assert len(set(labels[70, 80:128])) == 1 and labels[70, 80] > 0, sigma
+
+
 def test_both_polarities_read_the_same(mnist, model):
     (_, _), (x, y) = mnist
     rng = np.random.default_rng(1)
