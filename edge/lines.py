@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .ink import components
+from .ink import components, spread
 
 H_RUN = 1.6                 # a straight run this many text heights long is a rule, never a digit's stroke
 V_RUN = 0.5                 # vertical runs this long between two horizontal rules are box sides
@@ -74,7 +74,7 @@ def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int,
             on = _ink_on((labels[y:y + h, x0:x1] == i).astype(np.uint8), (crop > 0).astype(np.uint8), False)
             strength = crop[on > 0]
             keep[i] = not len(strength) or np.percentile(strength, 90) <= limit
-    return np.take(keep.astype(np.uint8), labels)
+    return spread(keep, labels, vertical)
 
 
 def _thin(runs: np.ndarray, mask: np.ndarray, horizontal: bool, thickest: float,
@@ -96,7 +96,7 @@ def _thin(runs: np.ndarray, mask: np.ndarray, horizontal: bool, thickest: float,
     limit = np.minimum(RULE_THICKNESS * length, thickest) if for_length else thickest
     thin = ink <= limit * length
     thin[0] = False
-    return np.take(thin.astype(np.uint8), labels)
+    return spread(thin, labels, runs)
 
 
 def drawn_boxes(mask: np.ndarray, boxes: np.ndarray) -> np.ndarray:
