@@ -311,7 +311,7 @@ def gaps(ink: np.ndarray, level: int, low: int) -> np.ndarray:
     along a row, a column or a diagonal. A camera's blur fills the gap between strokes drawn close
     (a box's printed label and its rule, a digit and its box, two digits) with ink a fixed low
     level joins into one piece. A stroke's own faint part with stronger ink on both sides (a pen's
-    skip) is cut too, and merged again with the digit's other strokes (layout.merge_broken)."""
+    skip) is cut too; like any broken stroke, its parts are merged at digit scale (layout.merge_broken)."""
     found = np.zeros_like(ink)
     faint = cv2.inRange(ink, low + 1, level)
     x, y, w, h = cv2.boundingRect(faint)

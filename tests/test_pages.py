@@ -299,27 +299,18 @@ def test_drawn_boxes_are_told_from_handwritten_digits(mnist):
 def test_real_forms_far_away_and_blurred_are_measured_by_their_handwriting(model):
     """At a camera's 640 px the NIST form's boxes, fused with their printed labels by the blur, are
     taller than its digits and set the text height (28 px, the digits are about 10): three noise
-    draws read 97 of 3 x 130 when this was written, 135 after. The score card on a table as wide
-    again around it: its cells set the height, 5 of 32 read, 20 after."""
+    draws read 97 of 3 x 130 when this was written, 135 after. The same blur joined each label to
+    its box's rule and digits to the box's sides through faint ink, so the rules were too thick to
+    be taken out and the digits were read with them: 243 since such gaps join nothing. The score
+    card on a table as wide again around it: its cells set the height, 5 of 32 read, 20 after."""
     from bench.photos import on_table, through_camera
     truth = json.loads((PHOTOS / "labels.json").read_text())
     form = read_image(str(PHOTOS / "tdaileygithub_hsf.png"))
     right = [score(truth["tdaileygithub_hsf.png"], read(model, through_camera(form, 640, seed))).right for seed in range(3)]
-    assert sum(right) >= 120, right
+    assert sum(right) >= 220, right
     card = read_image(str(PHOTOS / "OliverLengwinat_kniffel_1_orig.jpg"))
     s = score(truth["OliverLengwinat_kniffel_1_orig.jpg"], read(model, on_table(card, 100)))
     assert s.right >= 12, s
-
-
-@pytest.mark.skipif(not (PHOTOS / "labels.json").is_file(), reason=f"no labelled real photos at {PHOTOS}")
-def test_a_form_through_a_blurring_camera_keeps_its_labels_rules_and_digits_apart(model):
-    """The NIST form as a 640 px camera frame: the blur joins each box's printed label to its top
-    rule and digits to the box's sides through faint ink, so the rules are too thick to be taken out
-    and the digits are read with them. Three noise draws read 135 of 3 x 130 when this was written."""
-    from bench.photos import through_camera
-    form, truth = labelled_photo("tdaileygithub_hsf.png")
-    right = [score(truth, read(model, through_camera(form, 640, seed))).right for seed in range(3)]
-    assert sum(right) >= 220, right
 
 
 @pytest.mark.skipif(not (PHOTOS / "labels.json").is_file(), reason=f"no labelled real photos at {PHOTOS}")
