@@ -307,11 +307,12 @@ _GAP_LINES = ((np.ones((1, GAP_REACH), np.uint8), (0, 1)), (np.ones((GAP_REACH, 
 
 def gaps(ink: np.ndarray, level: int, low: int) -> np.ndarray:
     """Where faint ink lies between two strokes (uint8 0/1): ink the low level joins but below the
-    ink level, and at most half as strong as the ink on both sides of it within GAP_REACH pixels,
-    along a row, a column or a diagonal. A camera's blur fills the gap between strokes drawn close
-    (a box's printed label and its rule, a digit and its box, two digits) with ink a fixed low
-    level joins into one piece. A stroke's own faint part with stronger ink on both sides (a pen's
-    skip) is cut too; like any broken stroke, its parts are merged at digit scale (layout.merge_broken)."""
+    ink level, at most half as strong as the ink on both sides of it within GAP_REACH pixels along
+    a row, a column or a diagonal, and parting a piece in two. A camera's blur fills the gap
+    between strokes drawn close (a box's printed label and its rule, a digit and its box, two
+    digits) with ink a fixed low level joins into one piece. A stroke's own faint part with
+    stronger ink on both sides (a pen's skip) is cut too; like any broken stroke, its parts are
+    merged at digit scale (layout.merge_broken)."""
     found = np.zeros_like(ink)
     faint = cv2.inRange(ink, low + 1, level)
     x, y, w, h = cv2.boundingRect(faint)
@@ -331,7 +332,22 @@ def gaps(ink: np.ndarray, level: int, low: int) -> np.ndarray:
         one = near[r + p * dy:r + p * dy + h, r + p * dx:r + p * dx + w]
         other = near[r - p * dy:r - p * dy + h, r - p * dx:r - p * dx + w]
         hits |= cv2.compare(twice, cv2.min(one, other), cv2.CMP_LT)
-    found[y:y + h, x:x + w] = (hits & faint[y:y + h, x:x + w]) >> 7      # 255 -> 1
+    hits &= faint[y:y + h, x:x + w]
+    if not hits.any():
+        return found
+    # A cut that parts no piece (in this window) was only a dent in one piece's edge: it stays ink,
+    # so a stroke keeps its thickness and a lone digit is read as it was.
+    joined = cv2.threshold(window, low, 1, cv2.THRESH_BINARY)[1]
+    cut = np.zeros_like(joined)
+    cut[r:r + h, r:r + w] = hits >> 7                # 255 -> 1
+    apart = joined & (1 - cut)
+    n, before = cv2.connectedComponentsWithAlgorithm(joined, 8, cv2.CV_32S, cv2.CCL_GRANA)
+    m, after = cv2.connectedComponentsWithAlgorithm(apart, 8, cv2.CV_32S, cv2.CCL_GRANA)
+    on = apart.view(bool)
+    piece_of = np.zeros(m, np.int64)
+    piece_of[after[on]] = before[on]                 # a piece after the cut lies in one piece before it
+    parted = np.bincount(piece_of[1:], minlength=n) >= 2
+    found[y:y + h, x:x + w] = (cut & spread(parted, before, joined))[r:r + h, r:r + w]
     return found
 
 

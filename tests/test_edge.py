@@ -86,6 +86,15 @@ def test_strokes_a_cameras_blur_joins_stay_apart_and_a_fading_stroke_stays_whole
         assert len(set(labels[70, 80:128])) == 1 and labels[70, 80] > 0, sigma
 
 
+def test_a_lone_digit_keeps_its_strokes_where_no_gap_parts_it(mnist, model):
+    """MNIST test digit 259, a 6, enlarged to 100 px and dark on light (as the aarch64 check writes
+    it): cutting every faint dent along its strokes' edges, though none parted it, thinned its stem
+    into a page-long rule, and only the stem's top was left to read. A cut that parts no piece stays ink."""
+    (_, _), (x, y) = mnist
+    digits = find_digits(255 - cv2.resize(x[259], (100, 100), interpolation=cv2.INTER_AREA))
+    assert len(digits) == 1 and int(model.predict(digits[0].pixels[None]).argmax(1)[0]) == y[259] == 6
+
+
 def test_both_polarities_read_the_same(mnist, model):
     (_, _), (x, y) = mnist
     rng = np.random.default_rng(1)
