@@ -301,7 +301,7 @@ def test_real_forms_far_away_and_blurred_are_measured_by_their_handwriting(model
     taller than its digits and set the text height (28 px, the digits are about 10): three noise
     draws read 97 of 3 x 130 when this was written, 135 after. The same blur joined each label to
     its box's rule and digits to the box's sides through faint ink, so the rules were too thick to
-    be taken out and the digits were read with them: 243 since such gaps join nothing. The score
+    be taken out and the digits were read with them: 241 since such gaps join nothing. The score
     card on a table as wide again around it: its cells set the height, 5 of 32 read, 20 after."""
     from bench.photos import on_table, through_camera
     truth = json.loads((PHOTOS / "labels.json").read_text())
