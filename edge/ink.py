@@ -341,8 +341,8 @@ def gaps(ink: np.ndarray, level: int, low: int) -> np.ndarray:
     cut = np.zeros_like(joined)
     cut[r:r + h, r:r + w] = hits >> 7                # 255 -> 1
     apart = joined & (1 - cut)
-    n, before = cv2.connectedComponentsWithAlgorithm(joined, 8, cv2.CV_32S, cv2.CCL_GRANA)
-    m, after = cv2.connectedComponentsWithAlgorithm(apart, 8, cv2.CV_32S, cv2.CCL_GRANA)
+    n, before, _ = components(joined)
+    m, after, _ = components(apart)
     on = apart.view(bool)
     piece_of = np.zeros(m, np.int64)
     piece_of[after[on]] = before[on]                 # a piece after the cut lies in one piece before it
