@@ -304,12 +304,11 @@ def test_real_forms_far_away_and_blurred_are_measured_by_their_handwriting(model
     be taken out and the digits were read with them: 241 since such gaps join nothing. The score
     card on a table as wide again around it: its cells set the height, 5 of 32 read, 20 after."""
     from bench.photos import on_table, through_camera
-    truth = json.loads((PHOTOS / "labels.json").read_text())
-    form = read_image(str(PHOTOS / "tdaileygithub_hsf.png"))
-    right = [score(truth["tdaileygithub_hsf.png"], read(model, through_camera(form, 640, seed))).right for seed in range(3)]
+    form, truth = labelled_photo("tdaileygithub_hsf.png")
+    right = [score(truth, read(model, through_camera(form, 640, seed))).right for seed in range(3)]
     assert sum(right) >= 220, right
-    card = read_image(str(PHOTOS / "OliverLengwinat_kniffel_1_orig.jpg"))
-    s = score(truth["OliverLengwinat_kniffel_1_orig.jpg"], read(model, on_table(card, 100)))
+    card, truth = labelled_photo("OliverLengwinat_kniffel_1_orig.jpg")
+    s = score(truth, read(model, on_table(card, 100)))
     assert s.right >= 12, s
 
 
