@@ -9,7 +9,7 @@ digits (both polarities), and the labelled real photos (all dark ink), upright, 
 +-3/6/10 degrees and padded with 5, 15, 30, 50 and 100 % of the photo's width and height in the
 colour of its edge (more of the table it lies on). Each image is seen as the reader's first look
 sees it. The last row is the reader's own rule, `edge.ink.dark_ink`: its windows, and a sheet on
-a darker table seen alone as well.
+a darker table, or in a flat surround as bright as paper, seen alone as well.
 """
 from __future__ import annotations
 

@@ -62,14 +62,21 @@ def dark_ink(gray: np.ndarray) -> bool:
     that chalk on a board would be; seen alone, its ink is the dark minority. When the whole says
     light ink, a window on it sees dark strokes all the same, and the sheet alone says dark ink,
     the ink is dark. (A white bar that a chalk 1 filling the image makes looks like a sheet, but
-    no window sees dark strokes in it.)
+    no window sees dark strokes in it.) A sheet in a flat surround as bright as paper
+    (`_paper_surround`) is seen alone the same way: seen whole, a shaded sheet's shading can
+    outweigh its strokes.
     """
     whole = skews(gray)
     if says_dark(whole):
         return True
-    box = sheet(gray) if min(whole.values(), default=0.0) < 0 else None
-    if box is None:
+    if min(whole.values(), default=0.0) >= 0:
         return False
+    box = sheet(gray)
+    if box is None:
+        surround = _paper_surround(gray)
+        if surround is None:
+            return False
+        box = cv2.boundingRect(1 - surround)
     x, y, w, h = box
     return says_dark(skews(gray[y:y + h, x:x + w]))
 
@@ -144,10 +151,23 @@ def ink_image(gray: np.ndarray, dark: bool, kernel: int, text_scale: bool = Fals
     off the paper (far darker than the page) there is no ink. Light ink (chalk) is measured
     above what an opening leaves. With `text_scale` (`kernel` is then a little under a digit's
     height) a shadow's and a table's corners are kept out too (`_dark_corners`).
+
+    A sheet in a flat surround as bright as paper (a white desk, a scan's margin) is all there is
+    to close: the surround is left out, or the closing would take it for the paper and the sheet's
+    shaded paper for ink; and a first look's closing (`kernel` a quarter of the image's side) is
+    a quarter of the sheet's side, or it would be as wide as a small sheet and see its shading as ink.
     """
-    background = _closed(gray, kernel, cv2.MORPH_CLOSE if dark else cv2.MORPH_OPEN)
     if not dark:
-        return cv2.subtract(gray, background), None
+        return cv2.subtract(gray, _closed(gray, kernel, cv2.MORPH_OPEN)), None
+    surround = _paper_surround(gray)
+    if surround is None:
+        background = _closed(gray, kernel, cv2.MORPH_CLOSE)
+    else:
+        if not text_scale:
+            _, _, w, h = cv2.boundingRect(1 - surround)
+            kernel = min(kernel, max(5, max(w, h) // 4) | 1)
+        background = _closed(gray * (1 - surround), kernel, cv2.MORPH_CLOSE)
+        np.copyto(background, gray, where=surround.view(bool))
     ink = _depth(gray, background, background)
     bright = percentiles(background, (90,))[0]
     off_page = background < OFF_PAPER * bright
@@ -237,18 +257,44 @@ def _median(hist: np.ndarray) -> int:
 
 
 def _flat_surround(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | None) -> np.ndarray:
-    """The histogram of the ink in the flat surround of a textured sheet: the tiles (1/FLAT_TILES
-    of the long side, at least 4 px) on the page where the image is one flat colour, when the
-    rest is one near-rectangular region (SHEET_FILL of the rectangle around it: a sheet, not a
-    digit's strokes in a digital image, whose paper is as flat as any surround).
+    """The histogram of the ink in the flat surround of a textured sheet (`_flat_tiles`)."""
+    tiles = _flat_tiles(gray, off_page)
+    if tiles is None:
+        return np.zeros(256, np.int64)
+    flat, t = tiles
+    H, W = flat.shape[0] * t, flat.shape[1] * t
+    inside = ink[:H, :W].reshape(H // t, t, W // t, t).transpose(0, 2, 1, 3)[flat]
+    return np.bincount(inside.ravel(), minlength=256)
+
+
+def _paper_surround(gray: np.ndarray) -> np.ndarray | None:
+    """The flat surround of a sheet (`_flat_tiles`) as a 0/1 uint8 mask of the image, when it is
+    as bright as paper: not OFF_PAPER as dark as the sheet's bright paper (a dark table is off the
+    page by that rule, and a closing never takes it for paper). None when there is none."""
+    tiles = _flat_tiles(gray)
+    if tiles is None:
+        return None
+    flat, t = tiles
+    h, w = gray.shape
+    mask = np.repeat(np.repeat(flat.astype(np.uint8), t, 0), t, 1)
+    mask = cv2.copyMakeBorder(mask, 0, h - mask.shape[0], 0, w - mask.shape[1], cv2.BORDER_REPLICATE)
+    on = mask.view(bool)
+    surround, paper = percentiles(gray[on], (50,))[0], percentiles(gray[~on], (90,))[0]
+    return mask if surround >= OFF_PAPER * paper else None
+
+
+def _flat_tiles(gray: np.ndarray, off_page: np.ndarray | None = None) -> tuple[np.ndarray, int] | None:
+    """The tiles (1/FLAT_TILES of the long side, at least 4 px; bool, one per tile) on the page
+    where the image is one flat colour, when the rest is one near-rectangular region (SHEET_FILL
+    of the rectangle around it: a sheet, not a digit's strokes in a digital image, whose paper is
+    as flat as any surround); and the tiles' side. None when there is no such surround.
 
     Flat is first within a few grey levels (FLAT_SPREADS): a plain desk seen with a camera's noise
     is as smooth as that, and its noise would otherwise set the floor under the paper's texture.
     Where the sheet's own smooth paper then breaks its rectangle, only exactly flat tiles count."""
     h, w = gray.shape
-    none = np.zeros(256, np.int64)
     if max(h, w) < 4 * FLAT_TILES:
-        return none
+        return None
     t = max(h, w) // FLAT_TILES
     H, W = h // t * t, w // t * t
     # max - min over a t x t window, read at each tile's centre: the tile's own spread
@@ -262,9 +308,8 @@ def _flat_surround(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | Non
         (*_, area), (rw, rh) = _largest_region((~flat).astype(np.uint8), connectivity=8)
         if area < SHEET_FILL * (rw + 1) * (rh + 1):     # tiles are cells: +1 each way
             continue
-        inside = ink[:H, :W].reshape(H // t, t, W // t, t).transpose(0, 2, 1, 3)[flat]
-        return np.bincount(inside.ravel(), minlength=256)
-    return none
+        return flat, t
+    return None
 
 
 def _otsu(hist: np.ndarray) -> int:
