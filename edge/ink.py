@@ -63,7 +63,7 @@ def dark_ink(gray: np.ndarray) -> bool:
     light ink, a window on it sees dark strokes all the same, and the sheet alone says dark ink,
     the ink is dark. (A white bar that a chalk 1 filling the image makes looks like a sheet, but
     no window sees dark strokes in it.) A sheet in a flat surround as bright as paper
-    (`_paper_surround`) is seen alone the same way: seen whole, a shaded sheet's shading can
+    (`paper_surround`) is seen alone the same way: seen whole, a shaded sheet's shading can
     outweigh its strokes.
     """
     whole = skews(gray)
@@ -73,7 +73,7 @@ def dark_ink(gray: np.ndarray) -> bool:
         return False
     box = sheet(gray)
     if box is None:
-        surround = _paper_surround(gray)
+        surround = paper_surround(gray)
         if surround is None:
             return False
         box = cv2.boundingRect(1 - surround)
@@ -139,8 +139,8 @@ def skews(gray: np.ndarray, windows: tuple[int, ...] = SKEW_WINDOWS) -> dict[int
     return out
 
 
-def ink_image(gray: np.ndarray, dark: bool, kernel: int, text_scale: bool = False
-              ) -> tuple[np.ndarray, np.ndarray | None]:
+def ink_image(gray: np.ndarray, dark: bool, kernel: int, text_scale: bool = False,
+              surround: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Bright-ink-on-black image with the lighting removed, and where it is off the page (None:
     nowhere known).
 
@@ -152,14 +152,14 @@ def ink_image(gray: np.ndarray, dark: bool, kernel: int, text_scale: bool = Fals
     above what an opening leaves. With `text_scale` (`kernel` is then a little under a digit's
     height) a shadow's and a table's corners are kept out too (`_dark_corners`).
 
-    A sheet in a flat surround as bright as paper (a white desk, a scan's margin) is all there is
-    to close: the surround is left out, or the closing would take it for the paper and the sheet's
-    shaded paper for ink; and a first look's closing (`kernel` a quarter of the image's side) is
-    a quarter of the sheet's side, or it would be as wide as a small sheet and see its shading as ink.
+    A sheet in a flat surround as bright as paper (`surround`, from `paper_surround`: a white
+    desk, a scan's margin) is all there is to close: the surround is left out, or the closing
+    would take it for the paper and the sheet's shaded paper for ink; and a first look's closing
+    (`kernel` a quarter of the image's side) is a quarter of the sheet's side, or it would be as
+    wide as a small sheet and see its shading as ink.
     """
     if not dark:
         return cv2.subtract(gray, _closed(gray, kernel, cv2.MORPH_OPEN)), None
-    surround = _paper_surround(gray)
     if surround is None:
         background = _closed(gray, kernel, cv2.MORPH_CLOSE)
     else:
@@ -219,7 +219,8 @@ def _unpad(image: np.ndarray, pad: int) -> np.ndarray:
     return image[pad:image.shape[0] - pad, pad:image.shape[1] - pad]
 
 
-def threshold(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | None = None) -> tuple[int, int]:
+def threshold(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | None = None,
+              seen: np.ndarray | None = None) -> tuple[int, int]:
     """(level, low): the ink level is Otsu's, but never below the noise floor (a blank page must
     give no digits) and never far above it (on a page with bold print, Otsu splits print from
     paper and loses a faint pen). The low level, where a stroke's faint joins still count, stays
@@ -229,10 +230,15 @@ def threshold(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | None = N
     counted in, it puts the floor under the paper's texture, which then passes for ink. So when
     a textured sheet lies in one (`_flat_surround`) and the sheet is mostly paper by the whole image's
     level, the levels are measured on the sheet. A digital image's or a clean scan's paper is as
-    flat as any surround, and there it counts. Off the page the ink is zero by rule, and counts."""
+    flat as any surround, and there it counts. Off the page the ink is zero by rule, and counts.
+    Where no surround is flat here, `seen` (0/1) is where a smaller copy saw one: a camera's noise,
+    averaged away there, can leave none flat at a larger scale, and the floor under the paper's
+    texture again."""
     hist = np.bincount(ink.ravel(), minlength=256)
     level, low = _levels(hist)
     surround = _flat_surround(ink, gray, off_page)
+    if not surround.any() and seen is not None:
+        surround = np.bincount(ink[seen.view(bool)], minlength=256)
     if surround.any() and _median(hist - surround) < level:
         level, low = _levels(hist - surround)
     return level, low
@@ -267,7 +273,7 @@ def _flat_surround(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | Non
     return np.bincount(inside.ravel(), minlength=256)
 
 
-def _paper_surround(gray: np.ndarray) -> np.ndarray | None:
+def paper_surround(gray: np.ndarray) -> np.ndarray | None:
     """The flat surround of a sheet (`_flat_tiles`) as a 0/1 uint8 mask of the image, when it is
     as bright as paper: not OFF_PAPER as dark as the sheet's bright paper (a dark table is off the
     page by that rule, and a closing never takes it for paper). None when there is none."""

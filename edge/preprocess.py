@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .ink import dark_ink, ink_image, pieces, threshold, to_gray
+from .ink import dark_ink, ink_image, paper_surround, pieces, threshold, to_gray
 from .layout import SPECK, Box, merge_broken, plausible, row_tilt, rule_tilt, rows as text_rows, text_height, uncut
 from .lines import drawn_boxes, page_rules, remove_lines
 from .touching import split_boxes
@@ -148,6 +148,7 @@ class Page:
     mask: np.ndarray
     boxes: np.ndarray
     text_height: float | None
+    surround: np.ndarray | None     # a sheet's flat surround as bright as paper (0/1), if one is seen
 
 
 def _handwriting_height(mask: np.ndarray, boxes: np.ndarray, least: float) -> float | None:
@@ -157,15 +158,20 @@ def _handwriting_height(mask: np.ndarray, boxes: np.ndarray, least: float) -> fl
             or text_height(boxes, mask.shape, least))
 
 
-def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float) -> Page:
+def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float,
+            seen: np.ndarray | None = None) -> Page:
     """Ink, lines removed, pieces; `guess` is the text height in these pixels, if known;
-    `smallest` is the least height a digit can have here (MIN_DIGIT_PX of the input)."""
+    `smallest` is the least height a digit can have here (MIN_DIGIT_PX of the input); `seen` is
+    the surround a smaller copy saw, here (a camera's noise, averaged away there, can leave
+    none flat at this scale)."""
     side = max(gray.shape)
     # Wider than any stroke: 0.8 digit heights, or before the height is known, a quarter of the
     # side (one digit may fill a crop or a frame held close to the camera).
     k = 0.8 * guess if guess else side / 4
-    ink, off_page = ink_image(gray, dark, kernel=max(5, int(k)) | 1, text_scale=bool(guess))
-    level, low = threshold(ink, gray, off_page)
+    here = paper_surround(gray) if dark else None
+    surround = here if here is not None else seen
+    ink, off_page = ink_image(gray, dark, max(5, int(k)) | 1, bool(guess), surround)
+    level, low = threshold(ink, gray, off_page, seen if here is None else None)
     mask, boxes = pieces(ink, level, low)
     rules = page_rules(mask)
     unruled = pieces(ink, level, low, allowed=mask & (1 - rules))[1] if rules.any() else boxes
@@ -190,7 +196,7 @@ def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float) 
                 clean, lines = remove_lines(mask, height)
                 cleaned, boxes = pieces(ink, level, low, allowed=clean)
             mask = cleaned
-    return Page(ink, level, mask, boxes, height)
+    return Page(ink, level, mask, boxes, height, surround)
 
 
 def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, np.ndarray, list[list[Box]]]:
@@ -210,12 +216,13 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, np.ndarray, li
     f = to_page[0, 0]
     dark = dark_ink(small)
     page = segment(small, dark, None, smallest * f)
+    first_surround, first_map = page.surround, to_page
     closer = min(1.0, FIRST_LOOK_SIDE / max(H, W))
     relooked = not single and bool(page.text_height) and page.text_height < SMALL_TEXT_PX and closer > f
     if relooked:    # strokes of small text are a pixel wide here: a form's boxes and print pass for its characters
         small, to_page = _view(gray, closer, 0.0)
         f = closer
-        page = segment(small, dark, None, smallest * f)
+        page = segment(small, dark, None, smallest * f, _moved(first_surround, first_map, to_page, small.shape))
     if page.text_height and not single:
         tilt = row_tilt(page.boxes, page.text_height)
         if tilt is None:
@@ -224,7 +231,8 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, np.ndarray, li
         if want > 1.25 * f or tilt or (relooked and want > f):
             want = max(want, f)
             view, to_page = _view(gray, want, tilt)
-            page = segment(view, dark, page.text_height * want / f, smallest * want)
+            page = segment(view, dark, page.text_height * want / f, smallest * want,
+                           _moved(first_surround, first_map, to_page, view.shape))
             f = want
     if not len(page.boxes):
         return page, to_page, []
@@ -239,6 +247,17 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, np.ndarray, li
     boxes = [b for b in boxes if b.h >= specks or b.w >= specks]
     boxes = uncut(plausible(merge_broken(boxes, height), height, smallest * f), page.ink.shape)
     return page, to_page, text_rows(boxes)
+
+
+def _moved(mask: np.ndarray | None, from_map: np.ndarray, to_map: np.ndarray, shape: tuple[int, ...]
+           ) -> np.ndarray | None:
+    """A 0/1 mask on one view of the input, on another (`from_map`, `to_map`: the 2x3 maps from
+    the input's pixels to each); past its edge it continues as at its edge."""
+    if mask is None:
+        return None
+    move = np.vstack([to_map, [0, 0, 1]]) @ np.linalg.inv(np.vstack([from_map, [0, 0, 1]]))
+    return cv2.warpAffine(mask, move[:2], (shape[1], shape[0]), flags=cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def _in_input(b: Box, to_page: np.ndarray) -> tuple[int, int, int, int]:
