@@ -275,8 +275,9 @@ def _flat_surround(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | Non
 
 def paper_surround(gray: np.ndarray) -> np.ndarray | None:
     """The flat surround of a sheet (`_flat_tiles`) as a 0/1 uint8 mask of the image, when it is
-    as bright as paper: not OFF_PAPER as dark as the sheet's bright paper (a dark table is off the
-    page by that rule, and a closing never takes it for paper). None when there is none."""
+    as bright as paper: its median at least OFF_PAPER times the sheet's bright paper (a darker
+    table is off the page by that rule, and a closing never takes it for paper). None when there
+    is none."""
     tiles = _flat_tiles(gray)
     if tiles is None:
         return None

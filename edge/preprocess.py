@@ -208,7 +208,8 @@ def locate(gray: np.ndarray, single: bool = False) -> tuple[Page, np.ndarray, li
     there is measured again on a larger copy. Then, if the digits are small or the rows tilted,
     the page is segmented again at the scale that makes them about TEXT_PX tall, turned level, so
     small handwriting on a big page keeps its strokes and a tilted page's rules stay straight runs
-    (after a closer look, at any larger scale: it only measured).
+    (after a closer look, at any larger scale: it only measured). A flat surround as bright as
+    paper that the first look sees goes with it to the larger copies (`segment`'s `seen`).
     """
     H, W = gray.shape
     smallest = min(MIN_DIGIT_PX, 0.5 * min(H, W))    # a tiny crop is all digit
