@@ -18,7 +18,7 @@ NOISE_SIGMA = 1.4826     # median absolute deviation x this = standard deviation
 SHEET_SHARE = (0.02, 0.9)    # a sheet on a darker table covers this share of the image (more: it fills it)
 SHEET_FILL = 0.85        # and this much of the rectangle around it (a page, a card; not a stroke)
 SHEET_SIDE = 16          # and is at least this many pixels across (inside its blurred edge)
-FLAT_SPREADS = (4, 0)    # a surround is flat within this many grey levels (a camera's noise on a desk), else exactly
+FLAT_SPREADS = (4, 2, 0)  # a surround is flat within this many grey levels (a camera's noise on a desk), else less
 FLAT_TILES = 32          # a flat surround is seen in tiles this fraction of the long side (threshold)
 SHEET_LOOK = 64          # the sheet is looked for on a copy this many pixels on its long side
 DARKER_NEAR = 0.8        # paper at most this bright, relative, a quarter of the closing away: a shadow's or a table's edge
@@ -298,7 +298,8 @@ def _flat_tiles(gray: np.ndarray, off_page: np.ndarray | None = None) -> tuple[n
 
     Flat is first within a few grey levels (FLAT_SPREADS): a plain desk seen with a camera's noise
     is as smooth as that, and its noise would otherwise set the floor under the paper's texture.
-    Where the sheet's own smooth paper then breaks its rectangle, only exactly flat tiles count."""
+    Where the sheet's own smooth paper then breaks its rectangle, flat is within fewer levels (a
+    small copy averages a desk's noise down further than paper's texture), and then exactly."""
     h, w = gray.shape
     if max(h, w) < 4 * FLAT_TILES:
         return None
