@@ -2,13 +2,13 @@
 
 python -m bench.polarity [--photos DIR] [--windows 2 4 8 16 32 64]
 
-Every combination of the windows (1/d of the long side) is scored as `edge.ink.dark_ink` uses
+Every combination of the windows (1/d of the long side) is scored as `edge.paper.dark_ink` uses
 them (the most decided skew wins) on: the folder test's 1,000 one-digit MNIST images (both
 polarities, 28 to 400 px: a digit that fills its image), generated camera frames with 1 to 4
 digits (both polarities), and the labelled real photos (all dark ink), upright, turned by
 +-3/6/10 degrees and padded with 5, 15, 30, 50 and 100 % of the photo's width and height in the
 colour of its edge (more of the table it lies on). Each image is seen as the reader's first look
-sees it. The last row is the reader's own rule, `edge.ink.dark_ink`: its windows, and a sheet on
+sees it. The last row is the reader's own rule, `edge.paper.dark_ink`: its windows, and a sheet on
 a darker table, or in a flat surround as bright as paper, seen alone as well.
 """
 from __future__ import annotations
@@ -23,7 +23,8 @@ import numpy as np
 
 from bench.photos import DEFAULT_PHOTOS, on_table, turn
 from edge.images import read_image
-from edge.ink import SKEW_WINDOWS, dark_ink, says_dark, skews, to_gray
+from edge.ink import to_gray
+from edge.paper import SKEW_WINDOWS, dark_ink, says_dark, skews
 from edge.preprocess import first_look
 from synthetic.frames import frame, one_digit_image
 from train.data import load_mnist
@@ -88,10 +89,10 @@ def main(argv=None) -> int:
     combos = [c for r in range(1, len(args.windows) + 1) for c in itertools.combinations(args.windows, r)]
     rows = sorted((sum(wrong(found, c).values()), len(c), c) for c in combos)
     for _, _, c in rows:
-        mark = "  <- edge.ink.SKEW_WINDOWS" if c == SKEW_WINDOWS else ""
+        mark = "  <- edge.paper.SKEW_WINDOWS" if c == SKEW_WINDOWS else ""
         print(" ".join(map(str, c)) + " | " + " | ".join(str(n) for n in wrong(found, c).values()) + mark)
     reader = [sum(verdict != dark for name, dark, _, verdict in found if name == s) for s in sets]
-    print("the reader (edge.ink.dark_ink) | " + " | ".join(map(str, reader)))
+    print("the reader (edge.paper.dark_ink) | " + " | ".join(map(str, reader)))
     return 0
 
 

@@ -4,8 +4,8 @@ The seeds resized a whole photo to 28x28 and inverted it (6 of 10 right on real 
 digits are white strokes on pure black, fitted into a 20x20 box by aspect ratio and placed in
 28x28 by centre of mass. This module does that for a camera frame or a photo of a page: a first
 look learns the polarity and the text height, the page is segmented at the scale that suits the
-text (edge/ink.py: paper and ink; edge/lines.py: rules and boxes out; edge/layout.py: pieces to
-digit boxes in rows), and each digit is fitted. Touching digits get candidate cuts here; the
+text (edge/paper.py: polarity and the sheet; edge/ink.py: ink and its pieces; edge/lines.py: rules
+and boxes out; edge/layout.py: pieces to digit boxes in rows), and each digit is fitted. Touching digits get candidate cuts here; the
 classifier picks among them (edge/touching.py). Pure numpy + OpenCV; digits are shrunk to 20x20
 in integer arithmetic and every other resize is INTER_AREA or INTER_LINEAR_EXACT, so x86 and ARM
 read the same (make test-aarch64 checks it, tilted pages and their levelling turn included).
@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .ink import dark_ink, ink_image, paper_surround, pieces, threshold, to_gray
+from .ink import ink_image, pieces, threshold, to_gray
 from .layout import SPECK, Box, merge_broken, plausible, row_tilt, rule_tilt, rows as text_rows, text_height, uncut
 from .lines import drawn_boxes, page_rules, remove_lines
+from .paper import dark_ink, paper_surround
 from .touching import split_boxes
 
 # One OpenCV thread per process: frames are small, so a thread pool costs more than it saves;

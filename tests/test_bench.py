@@ -100,9 +100,9 @@ def test_polarity_windows_decide_one_digit_images_and_frames(mnist_dir, tmp_path
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = {line.split(" | ")[0]: line.split(" | ")[1:] for line in r.stdout.splitlines()[1:]}
-    assert rows["2 16 64"] == ["0", "0  <- edge.ink.SKEW_WINDOWS"], r.stdout
+    assert rows["2 16 64"] == ["0", "0  <- edge.paper.SKEW_WINDOWS"], r.stdout
     assert int(rows["16"][0]) > 0 and int(rows["64"][0]) > 0, r.stdout
-    assert rows["the reader (edge.ink.dark_ink)"] == ["0", "0"], r.stdout
+    assert rows["the reader (edge.paper.dark_ink)"] == ["0", "0"], r.stdout
 
 
 def test_more_table_keeps_the_photo_and_gives_only_the_table_noise():

@@ -172,7 +172,8 @@ def test_real_score_card_further_away_is_read_as_dark_ink(model):
     minority chalk would be; seen alone, its ink is dark. Without the card's own view these read
     nothing (0 of 32)."""
     from bench.photos import on_table
-    from edge.ink import dark_ink, to_gray
+    from edge.ink import to_gray
+    from edge.paper import dark_ink
     from edge.preprocess import first_look
     name = "OliverLengwinat_kniffel_1_orig.jpg"
     image = cv2.imread(str(PHOTOS / name))
@@ -370,7 +371,8 @@ def test_a_small_sheet_on_a_desk_as_bright_as_paper_is_closed_on_its_own(model):
     took the brighter surround for paper, so the shaded paper was ink and the sheet one piece, and
     vinay0410_numbers1 seen whole even said light ink. 0 of 31 read when this was written."""
     from bench.photos import on_table
-    from edge.ink import dark_ink, to_gray
+    from edge.ink import to_gray
+    from edge.paper import dark_ink
     from edge.preprocess import first_look
     total = Score(0, 0, 0, 0)
     for name, percent in (("niraj-dudani_wild_2.jpeg", 100), ("vinay0410_numbers2.jpg", 100),
