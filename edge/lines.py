@@ -99,6 +99,36 @@ def _thin(runs: np.ndarray, mask: np.ndarray, horizontal: bool, thickest: float,
     return spread(thin, labels, runs)
 
 
+def _thin_along(runs: np.ndarray, mask: np.ndarray, thickest: float) -> np.ndarray:
+    """The horizontal runs that are thin along at least half their length, as rules are: at most
+    `thickest` pixels of ink across the run there, and no square of ink that wide around it (a
+    sliver inside a thick stroke). Only the ink in the run is counted, not `_thin`'s ink around
+    it: a form's box is hardly taller than its digits, and a camera's blur joins its printed
+    label to its top rule and the digits to its bottom one, so the ink around its rules is
+    thick while they are not. (Box sides and page-wide rules keep `_thin`: several strokes side
+    by side that a box side's test joins are thick by it, and a grid whose horizontal rules alone
+    came out before the text height is known would leave its cell sides to pass for text.)"""
+    if not runs.any():
+        return runs
+    n, labels, stats = components(runs)
+    start = stats[:, cv2.CC_STAT_LEFT].astype(np.int64)
+    length = stats[:, cv2.CC_STAT_WIDTH].astype(np.int64)
+    length[0] = 0                                           # (label 0 is no run)
+    offset = np.r_[0, np.cumsum(length)[:-1]]               # the runs' columns, one run after another
+
+    def per_column(where: np.ndarray) -> np.ndarray:
+        at = np.flatnonzero(where.view(bool))              # (on a 0/1 image, much faster than np.nonzero)
+        label = labels.ravel()[at]
+        return np.bincount(offset[label] + at % mask.shape[1] - start[label], minlength=length.sum())
+
+    side = int(thickest) + 1
+    thick = cv2.erode(mask, np.ones((side, side), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    ok = (per_column(runs & mask) <= thickest) & (per_column(runs & thick) == 0)
+    thin = np.zeros(n, bool)
+    thin[1:] = np.add.reduceat(ok, offset[1:]) >= length[1:] // 2 + 1
+    return spread(thin, labels, runs)
+
+
 def drawn_boxes(mask: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Which pieces hold a drawn rectangle: a form's box or a table's cell too short to be a rule,
     perhaps fused with its printed label or its digits in a blurred frame. Two nearly full rows
@@ -134,7 +164,7 @@ def remove_lines(mask: np.ndarray, text_height: float, ink: np.ndarray | None = 
     a box side must be drawn like the rules (`_box_sides`)."""
     gap = max(1, int(GAP * text_height))
     thickest = 2 + LINE_THICKNESS * text_height     # (and a rule in a photo is 2 px at the least)
-    rules = _thin(_runs(mask, H_RUN * text_height, True, gap), mask, True, thickest)
+    rules = _thin_along(_runs(mask, H_RUN * text_height, True, gap), mask, thickest)
     horizontal = _ink_on(rules, mask, True)
     vertical = _thin(_runs(mask, H_RUN * text_height, False, gap), mask, False, thickest)
     if rules.any():     # box sides stand between horizontal rules, drawn like them
