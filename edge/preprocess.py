@@ -5,10 +5,11 @@ digits are white strokes on pure black, fitted into a 20x20 box by aspect ratio 
 28x28 by centre of mass. This module does that for a camera frame or a photo of a page: a first
 look learns the polarity and the text height, the page is segmented at the scale that suits the
 text (edge/paper.py: polarity and the sheet; edge/ink.py: ink and its pieces; edge/lines.py: rules
-and boxes out; edge/layout.py: pieces to digit boxes in rows), and each digit is fitted. Touching digits get candidate cuts here; the
-classifier picks among them (edge/touching.py). Pure numpy + OpenCV; digits are shrunk to 20x20
-in integer arithmetic and every other resize is INTER_AREA or INTER_LINEAR_EXACT, so x86 and ARM
-read the same (make test-aarch64 checks it, tilted pages and their levelling turn included).
+and boxes out; edge/layout.py: pieces to digit boxes in rows), and each digit is fitted. Touching
+digits get candidate cuts here; the classifier picks among them (edge/touching.py). Pure numpy +
+OpenCV; digits are shrunk to 20x20 in integer arithmetic and every other resize is INTER_AREA or
+INTER_LINEAR_EXACT, so x86 and ARM read the same (make test-aarch64 checks it, tilted pages and
+their levelling turn included).
 
 Every path (camera, folder, debug crops) calls `find_digits`; normalization to model input is
 the model manifest's job (edge/interpreter.py), not this module's.
