@@ -302,12 +302,13 @@ def test_real_forms_far_away_and_blurred_are_measured_by_their_handwriting(model
     taller than its digits and set the text height (28 px, the digits are about 10): three noise
     draws read 97 of 3 x 130 when this was written, 135 after. The same blur joined each label to
     its box's rule and digits to the box's sides through faint ink, so the rules were too thick to
-    be taken out and the digits were read with them: 241 since such gaps join nothing. The score
+    be taken out and the digits were read with them: 241 since such gaps join nothing, 246 when
+    the next test was written, 302 once only the ink in a rule counts (that test). The score
     card on a table as wide again around it: its cells set the height, 5 of 32 read, 20 after."""
     from bench.photos import on_table, through_camera
     form, truth = labelled_photo("tdaileygithub_hsf.png")
     right = [score(truth, read(model, through_camera(form, 640, seed))).right for seed in range(3)]
-    assert sum(right) >= 220, right
+    assert sum(right) >= 290, right
     card, truth = labelled_photo("OliverLengwinat_kniffel_1_orig.jpg")
     s = score(truth, read(model, on_table(card, 100)))
     assert s.right >= 12, s
@@ -315,15 +316,15 @@ def test_real_forms_far_away_and_blurred_are_measured_by_their_handwriting(model
 
 @pytest.mark.skipif(not (PHOTOS / "labels.json").is_file(), reason=f"no labelled real photos at {PHOTOS}")
 def test_a_forms_boxes_come_out_though_labels_and_digits_touch_their_rules(model):
-    """The NIST form as a 640 and a 960 px camera frame: its boxes are hardly taller than their
-    digits, and the blur joins each printed label to its box's top rule and the digits to the
-    bottom one. Counted with the ink around them, such rules were too thick to be rules, the boxes
-    stayed, and the digits in them were read as one piece with them: three noise draws at each
-    size read 555 of 6 x 130 when this was written, 668 once only the ink in a rule counts."""
+    """The NIST form as a 960 px camera frame (at 640 px, the test above): its boxes are hardly
+    taller than their digits, and the blur joins each printed label to its box's top rule and the
+    digits to the bottom one. Counted with the ink around them, such rules were too thick to be
+    rules, the boxes stayed, and the digits in them were read as one piece with them: three noise
+    draws read 309 of 3 x 130 when this was written, 366 once only the ink in a rule counts."""
     from bench.photos import through_camera
     form, truth = labelled_photo("tdaileygithub_hsf.png")
-    right = [score(truth, read(model, through_camera(form, side, seed))).right for side in (640, 960) for seed in range(3)]
-    assert sum(right) >= 640, right
+    right = [score(truth, read(model, through_camera(form, 960, seed))).right for seed in range(3)]
+    assert sum(right) >= 350, right
 
 
 @pytest.mark.skipif(not (PHOTOS / "labels.json").is_file(), reason=f"no labelled real photos at {PHOTOS}")
