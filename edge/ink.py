@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .paper import OFF_PAPER, flat_tiles, percentiles
+from .paper import OFF_PAPER, Tiles, flat_tiles, percentiles
 
 MIN_CONTRAST = 20        # ink must stand this far (of 255) above the paper at the least
 STRONG_SHARE = 0.2       # a piece is ink when this share of its pixels reach the ink level
@@ -115,11 +115,11 @@ def _unpad(image: np.ndarray, pad: int) -> np.ndarray:
     return image[pad:image.shape[0] - pad, pad:image.shape[1] - pad]
 
 
-def threshold(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | None = None,
+def threshold(ink: np.ndarray, tiles: Tiles, off_page: np.ndarray | None = None,
               seen: np.ndarray | None = None) -> tuple[int, int]:
     """(level, low): the ink level is Otsu's, but never below the noise floor (a blank page must
     give no digits) and never far above it (on a page with bold print, Otsu splits print from
-    paper and loses a faint pen). The low level, where a stroke's faint joins still count, stays
+    paper and loses a faint pen). `tiles` are the grey image's, `ink` was measured on. The low level, where a stroke's faint joins still count, stays
     above the noise, or noise would join into pieces that reach the level somewhere.
 
     A flat surround as bright as the paper (a smooth desk, clipped highlights) has little or no noise:
@@ -132,7 +132,7 @@ def threshold(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | None = N
     texture again."""
     hist = np.bincount(ink.ravel(), minlength=256)
     level, low = _levels(hist)
-    surround = _flat_surround(ink, gray, off_page)
+    surround = _flat_surround(ink, tiles, off_page)
     if not surround.any() and seen is not None:
         surround = np.bincount(ink[seen.view(bool)], minlength=256)
     if surround.any() and _median(hist - surround) < level:
@@ -158,12 +158,12 @@ def _median(hist: np.ndarray) -> int:
     return int(np.searchsorted(np.cumsum(hist), hist.sum() / 2))
 
 
-def _flat_surround(ink: np.ndarray, gray: np.ndarray, off_page: np.ndarray | None) -> np.ndarray:
+def _flat_surround(ink: np.ndarray, tiles: Tiles, off_page: np.ndarray | None) -> np.ndarray:
     """The histogram of the ink in the flat surround of a textured sheet (`flat_tiles`)."""
-    tiles = flat_tiles(gray, off_page)
-    if tiles is None:
+    flat = flat_tiles(tiles, off_page)
+    if flat is None:
         return np.zeros(256, np.int64)
-    flat, t = tiles
+    t = tiles.side
     H, W = flat.shape[0] * t, flat.shape[1] * t
     inside = ink[:H, :W].reshape(H // t, t, W // t, t).transpose(0, 2, 1, 3)[flat]
     return np.bincount(inside.ravel(), minlength=256)

@@ -52,7 +52,7 @@ def dark_ink(gray: np.ndarray) -> bool:
         return False
     box = sheet(gray)
     if box is None:
-        surround = paper_surround(gray)
+        surround = paper_surround(Tiles(gray))
         if surround is None:
             return False
         box = cv2.boundingRect(1 - surround)
@@ -118,15 +118,41 @@ def skews(gray: np.ndarray, windows: tuple[int, ...] = SKEW_WINDOWS) -> dict[int
     return out
 
 
-def paper_surround(gray: np.ndarray) -> np.ndarray | None:
+class Tiles:
+    """An image cut into tiles 1/FLAT_TILES of its long side (at least 4 px) and each tile's spread
+    (max - min), by which `flat_tiles` finds a flat surround: measured once per image, as the
+    sheet's surround and the ink's threshold both ask."""
+
+    def __init__(self, gray: np.ndarray):
+        self.gray = gray
+        h, w = gray.shape
+        self.side = max(h, w) // FLAT_TILES if max(h, w) >= 4 * FLAT_TILES else 0
+        self.shape = (h // self.side, w // self.side) if self.side else (0, 0)
+        self._spreads: dict[bool, np.ndarray] = {}
+
+    def centres(self, image: np.ndarray) -> np.ndarray:
+        """`image` (the size of `gray`) read at each tile's centre."""
+        t = self.side
+        return image[t // 2:self.shape[0] * t:t, t // 2:self.shape[1] * t:t]
+
+    def spread(self, averaged: bool = False) -> np.ndarray:
+        """Each tile's max - min, of `gray` or (`averaged`) of its 3x3 means."""
+        if averaged not in self._spreads:
+            image = cv2.blur(self.gray, (3, 3)) if averaged else self.gray
+            se = cv2.getStructuringElement(cv2.MORPH_RECT, (self.side, self.side))
+            self._spreads[averaged] = self.centres(cv2.morphologyEx(image, cv2.MORPH_GRADIENT, se))
+        return self._spreads[averaged]
+
+
+def paper_surround(tiles: Tiles) -> np.ndarray | None:
     """The flat surround of a sheet (`flat_tiles`) as a 0/1 uint8 mask of the image, when it is
     as bright as paper: its median at least OFF_PAPER times the sheet's bright paper (a darker
     table is off the page by that rule, and a closing never takes it for paper). None when there
     is none."""
-    tiles = flat_tiles(gray)
-    if tiles is None:
+    flat = flat_tiles(tiles)
+    if flat is None:
         return None
-    flat, t = tiles
+    gray, t = tiles.gray, tiles.side
     h, w = gray.shape
     mask = np.repeat(np.repeat(flat.astype(np.uint8), t, 0), t, 1)
     mask = cv2.copyMakeBorder(mask, 0, h - mask.shape[0], 0, w - mask.shape[1], cv2.BORDER_REPLICATE)
@@ -135,31 +161,36 @@ def paper_surround(gray: np.ndarray) -> np.ndarray | None:
     return mask if surround >= OFF_PAPER * paper else None
 
 
-def flat_tiles(gray: np.ndarray, off_page: np.ndarray | None = None) -> tuple[np.ndarray, int] | None:
-    """The tiles (1/FLAT_TILES of the long side, at least 4 px; bool, one per tile) on the page
-    where the image is one flat colour, when the rest is one near-rectangular region (SHEET_FILL
-    of the rectangle around it: a sheet, not a digit's strokes in a digital image, whose paper is
-    as flat as any surround); and the tiles' side. None when there is no such surround.
+def flat_tiles(tiles: Tiles, off_page: np.ndarray | None = None) -> np.ndarray | None:
+    """The tiles (bool, one per tile) on the page where the image is one flat colour, when the
+    rest is one near-rectangular region (SHEET_FILL of the rectangle around it: a sheet, not a
+    digit's strokes in a digital image, whose paper is as flat as any surround) that leaves a
+    surround (the sheet at most SHEET_SHARE's largest share of the image: a few flat tiles in a
+    corner are not one). None when there is no such surround.
 
     Flat is first within a few grey levels (FLAT_SPREADS): a plain desk seen with a camera's noise
     is as smooth as that, and its noise would otherwise set the floor under the paper's texture.
     Where the sheet's own smooth paper then breaks its rectangle, flat is within fewer levels (a
-    small copy averages a desk's noise down further than paper's texture), and then exactly."""
-    h, w = gray.shape
-    if max(h, w) < 4 * FLAT_TILES:
+    small copy averages a desk's noise down further than paper's texture), and then exactly.
+    Where none of those finds one but the first sees a surround's share of flat tiles, a noisier
+    desk (flat in part of its tiles only): flat within the first level once each pixel is the
+    mean of its 3x3 neighbours (a desk's pixel noise averages away, strokes do not)."""
+    if not tiles.side:
         return None
-    t = max(h, w) // FLAT_TILES
-    H, W = h // t * t, w // t * t
-    # max - min over a t x t window, read at each tile's centre: the tile's own spread
-    spread = cv2.morphologyEx(gray, cv2.MORPH_GRADIENT, cv2.getStructuringElement(cv2.MORPH_RECT, (t, t)))
-    spread = spread[t // 2:H:t, t // 2:W:t]
-    on_page = True if off_page is None else ~off_page[t // 2:H:t, t // 2:W:t]
-    for most in FLAT_SPREADS:
-        flat = (spread <= most) & on_page
-        if not flat.any() or flat.all():
+    on_page = True if off_page is None else ~tiles.centres(off_page)
+    least = (1 - SHEET_SHARE[1]) * tiles.shape[0] * tiles.shape[1]     # the share of tiles a sheet leaves
+
+    def candidates():
+        for most in FLAT_SPREADS:
+            yield (tiles.spread() <= most) & on_page
+        if ((tiles.spread() <= FLAT_SPREADS[0]) & on_page).sum() >= least:
+            yield (tiles.spread(averaged=True) <= FLAT_SPREADS[0]) & on_page
+
+    for flat in candidates():
+        if flat.all() or flat.sum() < least:
             continue
         (*_, area), (rw, rh) = _largest_region((~flat).astype(np.uint8), connectivity=8)
         if area < SHEET_FILL * (rw + 1) * (rh + 1):     # tiles are cells: +1 each way
             continue
-        return flat, t
+        return flat
     return None

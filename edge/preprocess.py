@@ -24,7 +24,7 @@ import numpy as np
 from .ink import ink_image, pieces, threshold, to_gray
 from .layout import SPECK, Box, merge_broken, plausible, row_tilt, rule_tilt, rows as text_rows, text_height, uncut
 from .lines import drawn_boxes, page_rules, remove_lines
-from .paper import dark_ink, paper_surround
+from .paper import Tiles, dark_ink, paper_surround
 from .touching import split_boxes
 
 # One OpenCV thread per process: frames are small, so a thread pool costs more than it saves;
@@ -170,10 +170,11 @@ def segment(gray: np.ndarray, dark: bool, guess: float | None, smallest: float,
     # Wider than any stroke: 0.8 digit heights, or before the height is known, a quarter of the
     # side (one digit may fill a crop or a frame held close to the camera).
     k = 0.8 * guess if guess else side / 4
-    here = paper_surround(gray) if dark else None
+    tiles = Tiles(gray)
+    here = paper_surround(tiles) if dark else None
     surround = here if here is not None else seen
     ink, off_page = ink_image(gray, dark, max(5, int(k)) | 1, bool(guess), surround)
-    level, low = threshold(ink, gray, off_page, seen if here is None else None)
+    level, low = threshold(ink, tiles, off_page, seen if here is None else None)
     mask, boxes = pieces(ink, level, low)
     rules = page_rules(mask)
     unruled = pieces(ink, level, low, allowed=mask & (1 - rules))[1] if rules.any() else boxes

@@ -49,6 +49,7 @@ def test_ink_level_is_otsus_and_ignores_a_flat_surround():
     any image; and a textured page padded with a flat surround keeps the page's own level (the
     surround counted in put it at 50 against 61 when this was written)."""
     from edge.ink import _otsu, ink_image, threshold
+    from edge.paper import Tiles
     rng = np.random.default_rng(3)
     for i in range(300):
         a = np.clip(rng.normal(rng.uniform(0, 255), rng.uniform(0.5, 60), (40, 50)), 0, 255).astype(np.uint8)
@@ -59,7 +60,7 @@ def test_ink_level_is_otsus_and_ignores_a_flat_surround():
     cv2.putText(paper, "1234", (20, 160), cv2.FONT_HERSHEY_SIMPLEX, 3.0, 60, 3)
     framed = cv2.copyMakeBorder(paper, 240, 240, 320, 320, cv2.BORDER_CONSTANT, value=210)
     (ink, off_page), (framed_ink, framed_off_page) = ink_image(paper, True, 81), ink_image(framed, True, 81)
-    alone, padded = threshold(ink, paper, off_page), threshold(framed_ink, framed, framed_off_page)
+    alone, padded = threshold(ink, Tiles(paper), off_page), threshold(framed_ink, Tiles(framed), framed_off_page)
     assert abs(padded[0] - alone[0]) <= 0.1 * alone[0], (alone, padded)
 
 
@@ -69,6 +70,7 @@ def test_strokes_a_cameras_blur_joins_stay_apart_and_a_fading_stroke_stays_whole
     label, the 1 and the box one piece (at a blur of 1 px when this was written). A stroke that
     fades along its length has no stronger ink on both sides of its faint end, and stays whole."""
     from edge.ink import components, ink_image, pieces, threshold
+    from edge.paper import Tiles
     for sigma in (0.7, 0.8, 1.0):
         paper = np.full((120, 200), 200, np.uint8)
         cv2.rectangle(paper, (20, 40), (180, 100), 60, 1)
@@ -78,7 +80,7 @@ def test_strokes_a_cameras_blur_joins_stay_apart_and_a_fading_stroke_stays_whole
             cv2.circle(paper, (80 + i // 2, 70), 1, int(40 + 1.3 * i), -1)
         seen = cv2.GaussianBlur(paper, (0, 0), sigma)
         ink, off_page = ink_image(seen, True, 41)
-        level, low = threshold(ink, seen, off_page)
+        level, low = threshold(ink, Tiles(seen), off_page)
         mask = pieces(ink, level, low)[0]
         labels = components(mask)[1]
         box, label = labels[40, 100], labels[25:39, 28:45][mask[25:39, 28:45] > 0]
