@@ -119,8 +119,9 @@ def threshold(ink: np.ndarray, tiles: Tiles, off_page: np.ndarray | None = None,
               seen: np.ndarray | None = None) -> tuple[int, int]:
     """(level, low): the ink level is Otsu's, but never below the noise floor (a blank page must
     give no digits) and never far above it (on a page with bold print, Otsu splits print from
-    paper and loses a faint pen). `tiles` are the grey image's, `ink` was measured on. The low level, where a stroke's faint joins still count, stays
-    above the noise, or noise would join into pieces that reach the level somewhere.
+    paper and loses a faint pen). The low level, where a stroke's faint joins still count, stays
+    above the noise, or noise would join into pieces that reach the level somewhere. `tiles` are
+    those of the grey image `ink` was measured on.
 
     A flat surround as bright as the paper (a smooth desk, clipped highlights) has little or no noise:
     counted in, it puts the floor under the paper's texture, which then passes for ink. So when

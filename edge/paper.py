@@ -181,9 +181,11 @@ def flat_tiles(tiles: Tiles, off_page: np.ndarray | None = None) -> np.ndarray |
     least = (1 - SHEET_SHARE[1]) * tiles.shape[0] * tiles.shape[1]     # the share of tiles a sheet leaves
 
     def candidates():
-        for most in FLAT_SPREADS:
+        first = (tiles.spread() <= FLAT_SPREADS[0]) & on_page
+        yield first
+        for most in FLAT_SPREADS[1:]:
             yield (tiles.spread() <= most) & on_page
-        if ((tiles.spread() <= FLAT_SPREADS[0]) & on_page).sum() >= least:
+        if first.sum() >= least:
             yield (tiles.spread(averaged=True) <= FLAT_SPREADS[0]) & on_page
 
     for flat in candidates():
