@@ -445,8 +445,9 @@ def test_a_sheet_on_a_noisier_desk_keeps_the_surround_the_first_look_saw(model):
 def test_a_sheet_on_a_desk_with_more_noise_still_has_its_surround(model):
     """A desk with a camera's noise of two and three grey levels, flat within 4 levels in part of
     its tiles only: on the squared sheet (MrLokans) a few flat tiles in a corner passed for the
-    surround, and the sheet's edge was read as one piece; on the shaded pencil page none was
-    flat and the desk set the noise floor. 0 of 17 and 0 of 10 when this was written."""
+    surround, and the sheet's edge was read as one piece; around the shaded pencil page the
+    desk's tiles that were not flat broke the sheet's outline, no surround was found, and the
+    desk set the noise floor. 0 of 17 and 0 of 10 when this was written."""
     from bench.photos import on_table
     total = Score(0, 0, 0, 0)
     for name, noise, least in (("MrLokans_digits.jpg", 2, 13), ("niraj-dudani_wild_2.jpeg", 3, 8)):
