@@ -9,10 +9,11 @@ from pathlib import Path
 
 ARCHS = ("edge", "seed")
 # Per-architecture defaults: the seed is trained exactly as the seeds did it; the edge model
-# longer, with augmentation for real pens, a warm-up/cosine schedule and generated non-digits.
+# longer, with augmentation for real pens, a warm-up/cosine schedule, generated non-digits and
+# other writers' digits (train/optdigits.py); the last two as fractions of the MNIST images.
 DEFAULTS = {
-    "seed": dict(epochs=10, batch_size=200, augment=False, peak_lr=1e-3, negatives=0.0),
-    "edge": dict(epochs=30, batch_size=128, augment=True, peak_lr=2e-3, negatives=0.15),
+    "seed": dict(epochs=10, batch_size=200, augment=False, peak_lr=1e-3, negatives=0.0, other_hands=0.0),
+    "edge": dict(epochs=30, batch_size=128, augment=True, peak_lr=2e-3, negatives=0.15, other_hands=0.13),
 }
 # The edge model's 11th class: what a page shows besides digits (train/negatives.py). The reader
 # drops a piece read as this label.
@@ -53,3 +54,7 @@ class TrainConfig:
     @property
     def negatives(self) -> float:
         return DEFAULTS[self.arch]["negatives"]
+
+    @property
+    def other_hands(self) -> float:
+        return DEFAULTS[self.arch]["other_hands"]

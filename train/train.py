@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from edge.atomic import atomic_path, write_text
 from edge.interpreter import sha256_file
-from . import plots
+from . import optdigits, plots
 from .augment import augmented_dataset
 from .config import MODEL_NAME, NOT_A_DIGIT, TrainConfig
 from .data import CANONICAL_SHA256, dataset_sha256, load_mnist
@@ -34,7 +34,9 @@ class Data:
     x_test: np.ndarray
     y_test: np.ndarray
     digests: dict            # sha256 of the four arrays, to say which MNIST this was
-    digits: int              # training images that are MNIST digits (the rest are negatives)
+    digits: int              # training images that are MNIST digits
+    negatives: int           # generated non-digits (the 11th class)
+    other_hands: dict        # other writers' digits: how many, from where, their sha256
     labels: list[str]        # class names, index = class
 
 
@@ -47,21 +49,29 @@ def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
 
 
 def prepare_data(cfg: TrainConfig) -> Data:
-    """MNIST, a validation slice of its training set, and generated non-digits as an 11th class."""
+    """MNIST, a validation slice of its training set, generated non-digits as an 11th class, and
+    other writers' digits. Validation and test stay MNIST only."""
     (x_all, y_all), (x_test, y_test) = load_mnist(cfg.data_dir)
     digests = dataset_sha256((x_all, y_all), (x_test, y_test))
     if cfg.limit:
         x_all, y_all = x_all[: cfg.limit], y_all[: cfg.limit]
     (x_train, y_train), (x_val, y_val) = split_validation(x_all, y_all, cfg.val_fraction, cfg.seed)
     digits, n_negatives = len(x_train), int(cfg.negatives * len(x_train))
+    n_hands = int(cfg.other_hands * len(x_train))
     labels = [str(i) for i in range(10)]
     if n_negatives:
         x_train = np.concatenate([x_train, negatives(n_negatives, x_train, cfg.seed)])
         y_train = np.concatenate([y_train, np.full(n_negatives, len(labels), y_train.dtype)])
         labels.append(NOT_A_DIGIT)
-    log.info("training on %d images (%d not digits), validating on %d, testing on %d", len(x_train),
-             n_negatives, len(x_val), len(x_test))
-    return Data(x_train, y_train, x_val, y_val, x_test, y_test, digests, digits, labels)
+    hands = {"images": n_hands}
+    if n_hands:
+        counts, hand_labels = optdigits.load()
+        x_hands, y_hands = optdigits.other_hands(n_hands, counts, hand_labels, cfg.seed)
+        x_train, y_train = np.concatenate([x_train, x_hands]), np.concatenate([y_train, y_hands])
+        hands.update(source=optdigits.SOURCE, sha256=optdigits.sha256(counts, hand_labels))
+    log.info("training on %d images (%d not digits, %d from other writers), validating on %d, testing on %d",
+             len(x_train), n_negatives, n_hands, len(x_val), len(x_test))
+    return Data(x_train, y_train, x_val, y_val, x_test, y_test, digests, digits, n_negatives, hands, labels)
 
 
 def compiled_model(cfg: TrainConfig, steps: int, classes: int) -> keras.Model:
@@ -143,7 +153,8 @@ def run(cfg: TrainConfig) -> dict:
         "input": {"shape": [28, 28, 1], "background": 0, "ink": 255},
         "labels": data.labels,
         **({"not_a_digit": NOT_A_DIGIT} if NOT_A_DIGIT in data.labels else {}),
-        "negatives": int(len(data.x_train) - data.digits),
+        "negatives": data.negatives,
+        "other_hands": data.other_hands,
         "dataset_sha256": data.digests,
         "dataset_is_canonical": data.digests == CANONICAL_SHA256,
         "seed": cfg.seed,
