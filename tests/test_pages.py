@@ -19,7 +19,7 @@ from edge.layout import row_tilt, rule_tilt
 from edge.lines import drawn_boxes, remove_lines
 from edge.preprocess import find_digits
 from edge import reading
-from edge.score import Score, score
+from edge.score import Score, digit_string, score
 
 from conftest import ROOT
 from synthetic.pages import label, page
@@ -351,9 +351,9 @@ def test_digits_in_pen_on_a_faint_dotted_grid_keep_their_strokes(model):
     name = "MrLokans_digits.jpg"
     grid, truth = labelled_photo(name)
     views = [frame(grid, 640), turn(grid, 6), turn(grid, -6), turn(grid, 10), turn(grid, -10), keystone(grid, 10, "left")]
-    digits = [d for d in truth if d.isdigit()]
+    digits = digit_string(truth)
     stems = [i for i, d in enumerate(digits) if d in "19"]
-    readings = [[c for c in read(model, v) if c.isdigit() or c == "?"] for v in views]
+    readings = [digit_string(read(model, v)) for v in views]
     assert [len(r) for r in readings] == [len(digits)] * len(views), readings
     assert all(r[i] == digits[i] for r in readings for i in stems), readings
 
