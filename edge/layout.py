@@ -9,6 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .stats import median, percentile
+
 SPECK = 0.25             # pieces smaller than this many text heights both ways are specks, not strokes
 TEXT_PERCENTILE = 90     # the text height is this percentile of character-shaped pieces' heights
 MERGE_HEIGHT = 1.3       # strokes merge into one digit no taller than this many text heights
@@ -72,7 +74,7 @@ def text_height(boxes: np.ndarray, shape: tuple[int, int], smallest: float = 3) 
         heights = h[shaped]
     if not len(heights):
         return None
-    return float(np.percentile(heights, TEXT_PERCENTILE))
+    return percentile(heights, TEXT_PERCENTILE)
 
 
 def character_shaped(w: np.ndarray, h: np.ndarray, smallest: float) -> np.ndarray:
@@ -92,7 +94,7 @@ def row_tilt(boxes: np.ndarray, height: float) -> float | None:
     shaped = (h >= SMALLEST * height) & (h <= 1.5 * height) & (w <= 3 * h)     # digit-sized: not dots, not rules
     if shaped.sum() < TILT_PIECES:
         return None
-    quarter = max(1.0, float(np.median(h[shaped])) / 4)          # bins a quarter of a digit high
+    quarter = max(1.0, median(h[shaped]) / 4)          # bins a quarter of a digit high
     return _sharpest(x[shaped] + w[shaped] / 2, y[shaped] + h[shaped] / 2, quarter)
 
 
@@ -155,7 +157,7 @@ def merge_broken(boxes: list[Box], height: float) -> list[Box]:
         near = (shaped & (np.abs(cx - (merged.x + merged.w / 2)) <= LOCAL_REACH * height)
                 & (cy >= merged.y) & (cy <= merged.bottom)
                 & ~((cx >= merged.x) & (cx <= merged.right)))
-        return float(np.percentile(hs[near], TEXT_PERCENTILE)) if near.sum() >= LOCAL_LEAST else height
+        return percentile(hs[near], TEXT_PERCENTILE) if near.sum() >= LOCAL_LEAST else height
 
     def same_digit(a: Box, b: Box) -> bool:
         tall = max(a.bottom, b.bottom) - min(a.y, b.y)
@@ -224,5 +226,5 @@ def rows(boxes: list[Box]) -> list[list[Box]]:
             found.append([box])
         else:
             best.append(box)
-    found.sort(key=lambda row: np.median([b.y + b.h / 2 for b in row]))
+    found.sort(key=lambda row: median([b.y + b.h / 2 for b in row]))
     return found

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from .ink import components, spread
+from .stats import percentile
 
 H_RUN = 1.6                 # a straight run this many text heights long is a rule, never a digit's stroke
 V_RUN = 0.5                 # vertical runs this long between two horizontal rules are box sides
@@ -73,7 +74,7 @@ def _box_sides(vertical: np.ndarray, horizontal: np.ndarray, reach: int,
             crop = ink[y:y + h, x0:x1]
             on = _ink_on((labels[y:y + h, x0:x1] == i).astype(np.uint8), (crop > 0).astype(np.uint8), False)
             strength = crop[on > 0]
-            keep[i] = not len(strength) or np.percentile(strength, 90) <= limit
+            keep[i] = not len(strength) or percentile(strength, 90) <= limit
     return spread(keep, labels, vertical)
 
 
@@ -172,7 +173,7 @@ def remove_lines(mask: np.ndarray, text_height: float, ink: np.ndarray | None = 
         strength, limit = None, 0.0
         if ink is not None:
             strength = np.where(mask > 0, ink, 0)
-            limit = SIDE_STRENGTH * float(np.percentile(strength[horizontal > 0], 90))
+            limit = SIDE_STRENGTH * percentile(strength[horizontal > 0], 90)
         vertical |= _box_sides(short, rules, 1, strength, limit)
     vertical = _ink_on(vertical, mask, False)
     lines = horizontal | vertical

@@ -25,6 +25,7 @@ from .ink import ink_image, pieces, threshold, to_gray
 from .layout import SPECK, Box, merge_broken, plausible, row_tilt, rule_tilt, rows as text_rows, text_height, uncut
 from .lines import drawn_boxes, page_rules, remove_lines
 from .paper import Tiles, dark_ink, paper_surround
+from .stats import median
 from .touching import split_boxes
 
 # One OpenCV thread per process: frames are small, so a thread pool costs more than it saves;
@@ -289,7 +290,7 @@ def find_digits(image: np.ndarray, single: bool = False) -> list[Digit]:
 
     digits = []
     for r, row in enumerate(rows):
-        typical = float(np.median([b.w for b in row])) if len(row) >= 3 else None
+        typical = median([b.w for b in row]) if len(row) >= 3 else None
         for box in row:
             d = digit(box, r)
             if not single:

@@ -10,6 +10,7 @@ import numpy as np
 from . import touching
 from .interpreter import DigitModel
 from .preprocess import Digit, find_digits
+from .stats import median
 
 DEFAULT_MIN_CONFIDENCE = 0.5   # below this a digit reads as '?' (a coin flip between two classes)
 WORD_GAP = 1.6                 # a step this many times a row's usual step between digits separates two numbers
@@ -80,8 +81,8 @@ def text_of(digits: tuple[ReadDigit, ...] | list[ReadDigit], min_confidence: flo
     wide: dict[int, float] = {}
     for r, ds in by_row.items():
         steps = np.diff([d.box[0] + d.box[2] / 2 for d in ds])
-        height = float(np.median([d.box[3] for d in ds]))
-        usual = float(np.median(steps)) if len(steps) >= 2 else height
+        height = median([d.box[3] for d in ds])
+        usual = median(steps) if len(steps) >= 2 else height
         wide[r] = WORD_GAP * max(usual, 0.5 * height)
     out, last = [], None
     for d in digits:

@@ -123,6 +123,20 @@ def test_single_mode_returns_one_digit_for_the_whole_image(mnist):
     assert len(find_digits(img, single=True)) == 1
 
 
+def test_fast_statistics_give_numpys_values():
+    """Segmentation's own percentile and median (edge/stats.py: a frame's time budget) return
+    what numpy's do, to the last bit, on integers and floats."""
+    from edge.stats import median, percentile
+    rng = np.random.default_rng(7)
+    for i in range(3000):
+        n = int(rng.integers(1, 50))
+        values = rng.integers(0, 300, n) if i % 3 == 0 else \
+            rng.integers(0, 256, n).astype(np.uint8) if i % 3 == 1 else rng.random(n) * 100
+        for q in (0, 10, 50, 90, 100):
+            assert percentile(values, q) == np.percentile(values, q), (values, q)
+        assert median(values) == np.median(values) and median(list(values)) == np.median(list(values))
+
+
 def test_fit_mnist_boxes_20x20_and_centres_mass():
     crop = np.zeros((60, 30), np.uint8)
     crop[:, 10:20] = 255
