@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .paper import OFF_PAPER, Tiles, flat_tiles, percentiles
+from .paper import OFF_PAPER, Tiles, flat_tiles, histogram, percentiles
 
 MIN_CONTRAST = 20        # ink must stand this far (of 255) above the paper at the least
 STRONG_SHARE = 0.2       # a piece is ink when this share of its pixels reach the ink level
@@ -106,9 +106,10 @@ def _dark_corners(gray: np.ndarray, background: np.ndarray, ink: np.ndarray, ker
 def _extrapolated(gray: np.ndarray, pad: int) -> np.ndarray:
     """The image padded by continuing its gradients (2 x edge - mirror image). A closing near an
     edge otherwise sees only the brighter side of a vignette and calls the dark corner ink."""
-    rep = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE).astype(np.int16)
-    ref = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REFLECT_101).astype(np.int16)
-    return np.clip(2 * rep - ref, 0, 255).astype(np.uint8)
+    rep = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    ref = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+    # rep + (rep - ref), clipped to 0..255, in saturating uint8 steps (one of the two differences is 0)
+    return cv2.subtract(cv2.add(rep, cv2.subtract(rep, ref)), cv2.subtract(ref, rep))
 
 
 def _unpad(image: np.ndarray, pad: int) -> np.ndarray:
@@ -131,11 +132,11 @@ def threshold(ink: np.ndarray, tiles: Tiles, off_page: np.ndarray | None = None,
     Where no surround is flat here, `seen` (0/1) is where a smaller copy saw one: a camera's noise,
     averaged away there, can leave none flat at a larger scale, and the floor under the paper's
     texture again."""
-    hist = np.bincount(ink.ravel(), minlength=256)
+    hist = histogram(ink)
     level, low = _levels(hist)
     surround = _flat_surround(ink, tiles, off_page)
     if not surround.any() and seen is not None:
-        surround = np.bincount(ink[seen.view(bool)], minlength=256)
+        surround = histogram(ink, seen)
     if surround.any() and _median(hist - surround) < level:
         level, low = _levels(hist - surround)
     return level, low

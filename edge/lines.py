@@ -47,6 +47,8 @@ def _runs(mask: np.ndarray, length: int, horizontal: bool, gap: int = 1) -> np.n
 
 def _ink_on(runs: np.ndarray, mask: np.ndarray, horizontal: bool) -> np.ndarray:
     """The ink pixels a run covers (a run was found on ink thickened by one pixel across)."""
+    if not runs.any():      # (most frames have no rule: skip the dilation)
+        return np.zeros_like(mask)
     across = (3, 1) if horizontal else (1, 3)
     return cv2.dilate(runs, np.ones(across, np.uint8)) & mask
 
@@ -177,6 +179,8 @@ def remove_lines(mask: np.ndarray, text_height: float, ink: np.ndarray | None = 
         vertical |= _box_sides(short, rules, 1, strength, limit)
     vertical = _ink_on(vertical, mask, False)
     lines = horizontal | vertical
+    if not lines.any():     # (most camera frames: nothing to take out, nothing to bridge)
+        return mask.copy(), lines
     kept = mask & (1 - lines)
     # Bridge strokes that cross a removed line: a line pixel with ink just above and below
     # (left and right, for vertical lines) belongs to the stroke too.

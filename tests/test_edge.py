@@ -124,8 +124,9 @@ def test_single_mode_returns_one_digit_for_the_whole_image(mnist):
 
 
 def test_fast_statistics_give_numpys_values():
-    """Segmentation's own percentile and median (edge/stats.py: a frame's time budget) return
-    what numpy's do, to the last bit, on integers and floats."""
+    """Segmentation's own percentile, median and histogram (edge/stats.py, paper.histogram: a
+    frame's time budget) return what numpy's do, to the last bit, on integers and floats."""
+    from edge.paper import histogram, percentiles
     from edge.stats import median, percentile
     rng = np.random.default_rng(7)
     for i in range(3000):
@@ -135,6 +136,23 @@ def test_fast_statistics_give_numpys_values():
         for q in (0, 10, 50, 90, 100):
             assert percentile(values, q) == np.percentile(values, q), (values, q)
         assert median(values) == np.median(values) and median(list(values)) == np.median(list(values))
+    for _ in range(20):
+        image = rng.integers(0, 256, (int(rng.integers(1, 300)), int(rng.integers(1, 300)))).astype(np.uint8)
+        where = (rng.random(image.shape) < 0.3).astype(np.uint8)
+        assert np.array_equal(histogram(image), np.bincount(image.ravel(), minlength=256))
+        assert np.array_equal(histogram(image, where), np.bincount(image[where > 0], minlength=256))
+        assert percentiles(image, (50, 90), where) == percentiles(image[where > 0], (50, 90))
+
+
+def test_gradients_continue_past_the_edge_as_2_edge_minus_mirror():
+    from edge.ink import _extrapolated
+    rng = np.random.default_rng(8)
+    for _ in range(20):
+        gray = rng.integers(0, 256, (int(rng.integers(2, 60)), int(rng.integers(2, 60)))).astype(np.uint8)
+        pad = int(rng.integers(1, 2 * min(gray.shape)))
+        rep = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE).astype(np.int16)
+        ref = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REFLECT_101).astype(np.int16)
+        assert np.array_equal(_extrapolated(gray, pad), np.clip(2 * rep - ref, 0, 255).astype(np.uint8))
 
 
 def test_fit_mnist_boxes_20x20_and_centres_mass():
