@@ -1,11 +1,15 @@
 """Is a misread on the labelled photos the model's fault or MNIST's? The labels of each misread
-digit's nearest MNIST training digits, in the 28x28 pixels the model sees.
+digit's nearest MNIST training digits, in the 28x28 pixels the model sees, and of its nearest
+digits on its own page, in the features the model's last layer reads.
 
 python -m bench.neighbours [--photos DIR] [--model M] [-k 5]
 Reads every labelled photo without printed digits (as `make eval-photos` does); where the reading
 has as many digits as the label, digits pair up by position. If a misread's neighbours mostly
 carry the label the model gave it, MNIST has no digits written that way: a better model of MNIST
-will not fix it, training data with such hands would. MNIST comes from MNIST_DIR (or Keras).
+will not fix it, training data with such hands would. If its nearest digits on its page are the
+writer's own digits of the label it was given, the writer's other digits cannot correct it either
+(that probe needs the Keras model the manifest names, beside the .tflite). MNIST comes from
+MNIST_DIR (or Keras).
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.images import read_image
-from edge.interpreter import DEFAULT_MODEL, DigitModel
+from edge.interpreter import DEFAULT_MODEL, DigitModel, read_manifest, sha256_file
 from edge.reading import read
 from edge.score import digit_string, read_photo_labels
 from train.data import load_mnist
@@ -32,10 +36,29 @@ def nearest_labels(crops: np.ndarray, images: np.ndarray, labels: np.ndarray, k:
     return labels[np.argsort(d2, axis=1)[:, :k]]
 
 
+def model_features(model_path: Path, crops: np.ndarray) -> np.ndarray | None:
+    """Unit-length features the last layer of the .tflite's Keras source reads, one row per crop;
+    None when that model is not beside the .tflite (a user may have only the .tflite)."""
+    manifest = read_manifest(model_path)
+    source = model_path.parent / Path(manifest["source_model"]["file"]).name
+    if not source.is_file() or sha256_file(source) != manifest["source_model"]["sha256"]:
+        print(f"bench.neighbours: {source} is not the model {model_path.name} was converted from; "
+              "no page neighbours", file=sys.stderr)
+        return None
+    import keras
+
+    from train.model import normalize
+    model = keras.saving.load_model(source)
+    last = [layer for layer in model.layers if layer.weights][-1]
+    probe = keras.Model(model.inputs, last.input)
+    f = probe.predict(normalize(crops, manifest["normalization"]), verbose=0).reshape(len(crops), -1)
+    return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
+
+
 def run(photos: Path, model_path: Path, k: int) -> int:
     labels, printed = read_photo_labels(photos / "labels.json")
     model = DigitModel(model_path, quiet=True)
-    crops, truth, said, where = [], [], [], []
+    crops, truth, said, where, pages = [], [], [], [], []
     for name, label in sorted(labels.items()):
         if name in printed:
             continue
@@ -48,11 +71,13 @@ def run(photos: Path, model_path: Path, k: int) -> int:
         truth += [int(c) for c in true]
         said += [(d.value, d.confidence) for d in reading.digits]
         where += [f"{name} digit {i + 1}" for i in range(len(true))]
+        pages += [name] * len(true)
     if not crops:
         print("bench.neighbours: no photo read with as many digits as its label", file=sys.stderr)
         return 1
     (x_train, y_train), _ = load_mnist()
-    near = nearest_labels(np.stack(crops), x_train, y_train, k)
+    crops = np.stack(crops)
+    near = nearest_labels(crops, x_train, y_train, k)
     vote = np.array([np.bincount(row, minlength=10).argmax() for row in near])
     truth_a = np.array(truth)
     read_a = np.array([int(v) for v, _ in said])
@@ -64,6 +89,14 @@ def run(photos: Path, model_path: Path, k: int) -> int:
         print(f"{where[i]}: true {truth[i]}, read {value} (p {confidence:.3f}); nearest MNIST digits "
               f"{' '.join(map(str, near[i]))} ({int((near[i] == truth[i]).sum())} of {k} are {truth[i]}, "
               f"{int((near[i] == read_a[i]).sum())} are {value})")
+    features = model_features(model_path, crops) if len(wrong) else None
+    if features is not None:
+        pages_a = np.array(pages)
+        for i in wrong:
+            same = np.flatnonzero((pages_a == pages_a[i]) & (np.arange(len(pages)) != i))
+            nearest = same[np.argsort(-(features[same] @ features[i]), kind="stable")[:k]]
+            print(f"{where[i]}: nearest on its page in the model's features: true "
+                  f"{' '.join(str(truth[j]) for j in nearest)}, read {' '.join(str(read_a[j]) for j in nearest)}")
     return 0
 
 

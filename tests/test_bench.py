@@ -67,10 +67,14 @@ def test_neighbours_of_misreads_on_real_photos(mnist_dir):
     r = subprocess.run([sys.executable, "-m", "bench.neighbours", "--photos", str(DEFAULT_PHOTOS), "-k", "3"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    head, *misreads = r.stdout.splitlines()
+    head, *lines = r.stdout.splitlines()
     paired, right = map(int, re.match(r"(\d+) paired digits: the model reads (\d+) right", head).groups())
-    assert paired >= 200 and len(misreads) == paired - right
+    misreads = [m for m in lines if "nearest MNIST digits" in m]
+    on_page = [m for m in lines if "nearest on its page" in m]
+    assert paired >= 200 and len(misreads) == len(on_page) == paired - right
+    assert len(misreads) + len(on_page) == len(lines)
     assert all(re.search(r": true \d, read [0-9?] \(p [01]\.\d{3}\); nearest MNIST digits \d \d \d ", m) for m in misreads)
+    assert all(re.search(r"model's features: true \d \d \d, read \d \d \d$", m) for m in on_page)
 
 
 def test_digits_8_px_tall_are_read_and_smaller_ones_are_specks(mnist, published_model):
