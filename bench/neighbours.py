@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.images import read_image
-from edge.interpreter import DEFAULT_MODEL, DigitModel, read_manifest, sha256_file
+from edge.interpreter import DEFAULT_MODEL, DigitModel, sha256_file
 from edge.reading import read
 from edge.score import digit_string, read_photo_labels
 from train.data import load_mnist
@@ -36,13 +36,13 @@ def nearest_labels(crops: np.ndarray, images: np.ndarray, labels: np.ndarray, k:
     return labels[np.argsort(d2, axis=1)[:, :k]]
 
 
-def model_features(model_path: Path, crops: np.ndarray) -> np.ndarray | None:
+def model_features(model: DigitModel, crops: np.ndarray) -> np.ndarray | None:
     """Unit-length features the last layer of the .tflite's Keras source reads, one row per crop;
     None when that model is not beside the .tflite (a user may have only the .tflite)."""
-    manifest = read_manifest(model_path)
-    source = model_path.parent / Path(manifest["source_model"]["file"]).name
+    manifest = model.manifest
+    source = model.model_path.parent / Path(manifest["source_model"]["file"]).name
     if not source.is_file() or sha256_file(source) != manifest["source_model"]["sha256"]:
-        print(f"bench.neighbours: {source} is not the model {model_path.name} was converted from; "
+        print(f"bench.neighbours: {source} is not the model {model.model_path.name} was converted from; "
               "no page neighbours", file=sys.stderr)
         return None
     import keras
@@ -89,7 +89,7 @@ def run(photos: Path, model_path: Path, k: int) -> int:
         print(f"{where[i]}: true {truth[i]}, read {value} (p {confidence:.3f}); nearest MNIST digits "
               f"{' '.join(map(str, near[i]))} ({int((near[i] == truth[i]).sum())} of {k} are {truth[i]}, "
               f"{int((near[i] == read_a[i]).sum())} are {value})")
-    features = model_features(model_path, crops) if len(wrong) else None
+    features = model_features(model, crops) if len(wrong) else None
     if features is not None:
         pages_a = np.array(pages)
         for i in wrong:
