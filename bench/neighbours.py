@@ -48,9 +48,9 @@ def model_features(model: DigitModel, crops: np.ndarray) -> np.ndarray | None:
     import keras
 
     from train.model import normalize
-    model = keras.saving.load_model(source)
-    last = [layer for layer in model.layers if layer.weights][-1]
-    probe = keras.Model(model.inputs, last.input)
+    source_model = keras.saving.load_model(source)
+    last = [layer for layer in source_model.layers if layer.weights][-1]
+    probe = keras.Model(source_model.inputs, last.input)
     f = probe.predict(normalize(crops, manifest["normalization"]), verbose=0).reshape(len(crops), -1)
     return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
 
